@@ -1,0 +1,46 @@
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace authd::auth {
+
+struct PasswordHash {
+  std::uint32_t iterations;
+  std::vector<unsigned char> salt;
+  std::vector<unsigned char> key;
+};
+
+// Limits parse_phc enforces, so a stored string cannot ask for unbounded work or a trivial key.
+inline constexpr std::uint32_t kMaxIterations = 10'000'000;
+inline constexpr std::size_t kMinSaltBytes = 8;
+inline constexpr std::size_t kMaxSaltBytes = 64;
+inline constexpr std::size_t kMinKeyBytes = 16;
+inline constexpr std::size_t kMaxKeyBytes = 64;
+
+// What hash_password produces.
+inline constexpr std::size_t kSaltBytes = 16;
+inline constexpr std::size_t kKeyBytes = 32;
+
+// "$pbkdf2-sha256$i=<iterations>$<salt b64>$<key b64>", unpadded standard base64.
+std::string format_phc(const PasswordHash& hash);
+
+// The inverse of format_phc; nullopt for anything else, including padded base64 and
+// out-of-range iterations, salt or key sizes.
+std::optional<PasswordHash> parse_phc(std::string_view text);
+
+// A fresh random salt and a PBKDF2 key, as a PHC string. Throws std::runtime_error when the
+// random generator fails and std::invalid_argument when iterations is 0.
+std::string hash_password(std::string_view password, std::uint32_t iterations);
+
+// Recomputes the key with the stored salt, cost and key length; compares in constant time.
+bool verify_password(std::string_view password, const PasswordHash& stored);
+
+// A valid PHC string of the given cost that no password matches in practice: verifying
+// against it for unknown users takes as long as a real check.
+std::string dummy_phc(std::uint32_t iterations);
+
+}  // namespace authd::auth
