@@ -1,0 +1,141 @@
+#pragma once
+
+#include <string_view>
+
+#include <pqxx/connection>
+
+// Every SQL statement authd runs, as named constants with $n parameters. Statements used on the
+// request path are prepared on each pooled connection under their constant's name.
+namespace authd::db::sql {
+
+struct Statement {
+  std::string_view name;
+  std::string_view text;
+};
+
+// RFC 3339 UTC text of a timestamptz column, so no time zone conversion happens in C++.
+#define AUTHD_SQL_RFC3339(col) \
+  "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
+
+inline constexpr Statement kSetStatementTimeout{
+    "set_statement_timeout", "SELECT set_config('statement_timeout', $1, false)"};
+inline constexpr Statement kPing{"ping", "SELECT 1"};
+
+inline constexpr Statement kAdvisoryLock{"advisory_lock", "SELECT pg_advisory_lock($1)"};
+inline constexpr Statement kAdvisoryUnlock{"advisory_unlock", "SELECT pg_advisory_unlock($1)"};
+inline constexpr Statement kCreateMigrationsTable{
+    "create_migrations_table",
+    "CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY, name text NOT "
+    "NULL, applied_at timestamptz NOT NULL DEFAULT now())"};
+inline constexpr Statement kMigrationApplied{"migration_applied",
+                                             "SELECT 1 FROM schema_migrations WHERE version = $1"};
+inline constexpr Statement kRecordMigration{
+    "record_migration", "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)"};
+
+// Columns of a user as the API shows it: id, username, email, role, created_at.
+#define AUTHD_SQL_USER_COLUMNS(u) \
+  u ".id, " u ".username, " u ".email, " u ".role, " AUTHD_SQL_RFC3339(u ".created_at")
+
+inline constexpr Statement kInsertUser{
+    "insert_user",
+    "INSERT INTO users (username, email, password_hash, role) VALUES ($1, $2, $3, $4) "
+    "ON CONFLICT DO NOTHING RETURNING " AUTHD_SQL_USER_COLUMNS("users")};
+inline constexpr Statement kFindClash{
+    "find_clash",
+    "SELECT lower(username) = lower($1) FROM users "
+    "WHERE lower(username) = lower($1) OR lower(email) = lower($2) "
+    "ORDER BY lower(username) = lower($1) DESC LIMIT 1"};
+
+// One round trip for a login: the limit windows of the account and the address, and the user.
+#define AUTHD_SQL_LOGIN_LOOKUP(condition) \
+  "SELECT greatest("                                                                              \
+  "(SELECT ceil(extract(epoch FROM f.window_start + make_interval(secs => $4) - now()))::bigint " \
+  "FROM login_failures f WHERE f.key = $2 AND f.failures >= $6 "                                 \
+  "AND f.window_start + make_interval(secs => $4) > now()), "                                     \
+  "(SELECT ceil(extract(epoch FROM f.window_start + make_interval(secs => $5) - now()))::bigint " \
+  "FROM login_failures f WHERE f.key = $3 AND f.failures >= $7 "                                 \
+  "AND f.window_start + make_interval(secs => $5) > now())), " AUTHD_SQL_USER_COLUMNS(            \
+      "u") ", u.password_hash "                                                                   \
+           "FROM (SELECT 1) AS one LEFT JOIN users u ON " condition
+
+inline constexpr Statement kLoginByEmail{"login_by_email",
+                                         AUTHD_SQL_LOGIN_LOOKUP("lower(u.email) = $1")};
+inline constexpr Statement kLoginByUsername{"login_by_username",
+                                            AUTHD_SQL_LOGIN_LOOKUP("lower(u.username) = $1")};
+
+inline constexpr Statement kRecordLoginFailure{
+    "record_login_failure",
+    "INSERT INTO login_failures AS f (key, window_start, failures, window_seconds) "
+    "VALUES ($1, now(), 1, $2), ($3, now(), 1, $4) ON CONFLICT (key) DO UPDATE SET "
+    "failures = CASE WHEN f.window_start + make_interval(secs => excluded.window_seconds) <= now() "
+    "THEN 1 ELSE f.failures + 1 END, "
+    "window_start = CASE WHEN f.window_start + make_interval(secs => excluded.window_seconds) <= "
+    "now() THEN now() ELSE f.window_start END, "
+    "window_seconds = excluded.window_seconds"};
+inline constexpr Statement kPurgeLoginFailures{"purge_login_failures",
+                                               "DELETE FROM login_failures WHERE window_start + "
+                                               "make_interval(secs => window_seconds) < now()"};
+
+// A new session; a successful login also clears the account's failure window.
+inline constexpr Statement kCreateSession{
+    "create_session",
+    "WITH cleared AS (DELETE FROM login_failures WHERE key = $4) "
+    "INSERT INTO sessions (token_hash, user_id, expires_at) "
+    "VALUES (decode($1, 'hex'), $2, now() + make_interval(secs => $3)) "
+    "RETURNING " AUTHD_SQL_RFC3339("expires_at")};
+inline constexpr Statement kUpgradeHash{
+    "upgrade_hash", "UPDATE users SET password_hash = $2 WHERE id = $1 AND password_hash = $3"};
+
+inline constexpr Statement kSessionUser{"session_user",
+    "SELECT " AUTHD_SQL_USER_COLUMNS("u") ", " AUTHD_SQL_RFC3339("s.expires_at") " "
+    "FROM sessions s JOIN users u ON u.id = s.user_id "
+    "WHERE s.token_hash = decode($1, 'hex') AND s.expires_at > now()"};
+inline constexpr Statement kDeleteSession{
+    "delete_session",
+    "DELETE FROM sessions WHERE token_hash = decode($1, 'hex') RETURNING user_id"};
+inline constexpr Statement kDeleteUserSessions{"delete_user_sessions",
+                                               "DELETE FROM sessions WHERE user_id = $1"};
+inline constexpr Statement kPurgeSessions{"purge_sessions",
+                                          "DELETE FROM sessions WHERE expires_at <= now()"};
+
+inline constexpr Statement kUserPasswordHash{"user_password_hash",
+                                             "SELECT password_hash FROM users WHERE id = $1"};
+// Sets the new hash and ends every other session of the user, atomically.
+inline constexpr Statement kChangePassword{
+    "change_password",
+    "WITH ended AS (DELETE FROM sessions WHERE user_id = $1 AND token_hash <> decode($3, 'hex')) "
+    "UPDATE users SET password_hash = $2 WHERE id = $1"};
+
+inline constexpr Statement kGrantAdmin{
+    "grant_admin", "UPDATE users SET role = 'admin' WHERE lower(email) = lower($1) RETURNING id"};
+inline constexpr Statement kUserByEmail{
+    "user_by_email",
+    "SELECT " AUTHD_SQL_USER_COLUMNS("users") " FROM users WHERE lower(email) = lower($1)"};
+
+inline constexpr Statement kInsertBackup{
+    "insert_backup",
+    "INSERT INTO backups (file, rows, bytes, sha256, duration_ms) VALUES ($1, $2, $3, $4, $5) "
+    "RETURNING id, file, rows, bytes, sha256, " AUTHD_SQL_RFC3339("created_at") ", duration_ms"};
+#define AUTHD_SQL_BACKUP_COLUMNS \
+  "id, file, rows, bytes, sha256, " AUTHD_SQL_RFC3339("created_at") ", duration_ms"
+inline constexpr Statement kListBackups{
+    "list_backups", "SELECT " AUTHD_SQL_BACKUP_COLUMNS " FROM backups ORDER BY id DESC LIMIT 1000"};
+inline constexpr Statement kLatestBackup{
+    "latest_backup", "SELECT " AUTHD_SQL_BACKUP_COLUMNS " FROM backups ORDER BY id DESC LIMIT 1"};
+inline constexpr Statement kBackupById{
+    "backup_by_id", "SELECT " AUTHD_SQL_BACKUP_COLUMNS " FROM backups WHERE id = $1"};
+
+// The backup itself: PostgreSQL writes the CSV.
+inline constexpr Statement kDumpUsers{
+    "dump_users",
+    "COPY (SELECT id, username, email, password_hash, role, created_at FROM users ORDER BY id) "
+    "TO STDOUT WITH (FORMAT csv, HEADER)"};
+
+}  // namespace authd::db::sql
+
+namespace authd::db {
+
+// Registers the request-path statements on a connection (libpqxx prepares them on first use).
+void prepare_statements(pqxx::connection& connection);
+
+}  // namespace authd::db

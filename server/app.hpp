@@ -1,0 +1,42 @@
+#pragma once
+
+#include <atomic>
+
+#include "server/config.hpp"
+#include "server/log.hpp"
+#include "server/metrics.hpp"
+#include "server/router.hpp"
+
+namespace authd::db {
+class ConnectionPool;
+class DbExecutor;
+}  // namespace authd::db
+namespace authd::auth {
+class HashPool;
+class Accounts;
+}  // namespace authd::auth
+namespace authd::backup {
+class BackupService;
+}  // namespace authd::backup
+
+namespace authd::server {
+
+// Everything a request handler may use, built once by serve() and passed down explicitly.
+struct App {
+  const Config& config;
+  db::ConnectionPool& pool;
+  db::DbExecutor& db;
+  auth::HashPool& hashes;
+  auth::Accounts& accounts;
+  backup::BackupService& backups;
+  db::DbExecutor& backup_db;  // one thread and one connection: backups never take the pool's
+  Metrics& metrics;
+  const Logger& log;
+  Router router;
+  std::atomic<bool> draining{false};
+  std::atomic<bool> backup_running{false};  // a second request meanwhile gets 409
+};
+
+Gauges collect_gauges(App& app);
+
+}  // namespace authd::server

@@ -1,0 +1,280 @@
+#include "server/config.hpp"
+
+#include <unistd.h>
+
+#include <charconv>
+#include <functional>
+
+extern char** environ;
+
+namespace authd::server {
+namespace {
+
+template <class T>
+std::optional<T> parse_number(std::string_view text, T min, T max) {
+  T value{};
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (text.empty() || ec != std::errc{} || end != text.data() + text.size()) return std::nullopt;
+  if (value < min || value > max) return std::nullopt;
+  return value;
+}
+
+std::optional<bool> parse_switch(std::string_view text) {
+  if (text == "on" || text == "true" || text == "1" || text == "yes") return true;
+  if (text == "off" || text == "false" || text == "0" || text == "no") return false;
+  return std::nullopt;
+}
+
+std::string flag_of(std::string_view env) {
+  std::string flag = "--";
+  for (char c : env.substr(6)) flag += c == '_' ? '-' : static_cast<char>(std::tolower(c));
+  return flag;
+}
+
+using Apply = std::function<bool(Config&, const std::string&)>;
+
+struct Setting {
+  SettingInfo info;
+  Apply apply;  // false: the value is not acceptable
+};
+
+template <class T>
+Apply number(T Config::*field, T min, T max) {
+  return [=](Config& c, const std::string& v) {
+    const auto n = parse_number<T>(v, min, max);
+    if (n) c.*field = *n;
+    return n.has_value();
+  };
+}
+
+Apply optional_text(std::optional<std::string> Config::*field) {
+  return [=](Config& c, const std::string& v) {
+    if (v.empty()) return false;
+    c.*field = v;
+    return true;
+  };
+}
+
+const std::vector<Setting>& setting_table() {
+  static const std::vector<Setting> table = {
+      {{"AUTHD_LISTEN", "0.0.0.0:8080", "address:port to listen on ([::]:8080 for IPv6)"},
+       [](Config& c, const std::string& v) {
+         const auto parsed = parse_listen(v);
+         if (parsed) std::tie(c.listen_host, c.listen_port) = *parsed;
+         return parsed.has_value();
+       }},
+      {{"AUTHD_DATABASE_URL", "(required)", "libpq URL or keyword string"},
+       [](Config& c, const std::string& v) {
+         c.database_url = v;
+         return !v.empty();
+       }},
+      {{"AUTHD_IO_THREADS", "cores", "event-loop threads"},
+       number<unsigned>(&Config::io_threads, 1, 256)},
+      {{"AUTHD_HASH_THREADS", "cores", "PBKDF2 worker threads"},
+       number<unsigned>(&Config::hash_threads, 1, 256)},
+      {{"AUTHD_HASH_QUEUE", "256", "hashing jobs waiting at most; past it 503 + Retry-After"},
+       number<std::size_t>(&Config::hash_queue, 0, 1'000'000)},
+      {{"AUTHD_DB_POOL_SIZE", "2 x cores", "PostgreSQL connections"},
+       number<std::size_t>(&Config::db_pool_size, 1, 1000)},
+      {{"AUTHD_PBKDF2_ITERATIONS", "600000", "PBKDF2 iterations for new hashes"},
+       number<std::uint32_t>(&Config::pbkdf2_iterations, 1, 10'000'000)},
+      {{"AUTHD_SESSION_TTL", "24h", "absolute session lifetime (90s, 15m, 24h, 7d)"},
+       [](Config& c, const std::string& v) {
+         const auto d = parse_duration(v);
+         if (d) c.session_ttl = *d;
+         return d.has_value();
+       }},
+      {{"AUTHD_BACKUP_DIR", "./backups", "where backup CSVs go"},
+       [](Config& c, const std::string& v) {
+         c.backup_dir = v;
+         return !v.empty();
+       }},
+      {{"AUTHD_ADMIN_TOKEN", "unset", "if set, Authorization: Bearer <it> is an admin"},
+       optional_text(&Config::admin_token)},
+      {{"AUTHD_LOGIN_LIMIT_ACCOUNT", "10/15m", "failed logins allowed per account per window"},
+       [](Config& c, const std::string& v) {
+         const auto l = parse_rate_limit(v);
+         if (l) c.login_limit_account = *l;
+         return l.has_value();
+       }},
+      {{"AUTHD_LOGIN_LIMIT_ADDRESS", "100/15m", "failed logins allowed per address per window"},
+       [](Config& c, const std::string& v) {
+         const auto l = parse_rate_limit(v);
+         if (l) c.login_limit_address = *l;
+         return l.has_value();
+       }},
+      {{"AUTHD_TRUSTED_PROXIES", "empty", "comma-separated CIDRs whose X-Forwarded-For is used"},
+       [](Config& c, const std::string& v) {
+         c.trusted_proxies.clear();
+         std::string_view rest = v;
+         while (!rest.empty()) {
+           const std::size_t comma = rest.find(',');
+           std::string_view item = rest.substr(0, comma);
+           rest.remove_prefix(comma == std::string_view::npos ? rest.size() : comma + 1);
+           while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
+           while (!item.empty() && item.back() == ' ') item.remove_suffix(1);
+           if (item.empty()) continue;
+           const auto cidr = parse_cidr(item);
+           if (!cidr) return false;
+           c.trusted_proxies.push_back(*cidr);
+         }
+         return true;
+       }},
+      {{"AUTHD_LEGACY_ROUTES", "on", "the original GET routes (on or off)"},
+       [](Config& c, const std::string& v) {
+         const auto b = parse_switch(v);
+         if (b) c.legacy_routes = *b;
+         return b.has_value();
+       }},
+      {{"AUTHD_TLS_CERT", "unset", "PEM certificate chain; with AUTHD_TLS_KEY serves HTTPS"},
+       optional_text(&Config::tls_cert)},
+      {{"AUTHD_TLS_KEY", "unset", "PEM private key; with AUTHD_TLS_CERT serves HTTPS"},
+       optional_text(&Config::tls_key)},
+      {{"AUTHD_LOG_FORMAT", "text", "request log lines: text or json"},
+       [](Config& c, const std::string& v) {
+         if (v != "text" && v != "json") return false;
+         c.log_json = v == "json";
+         return true;
+       }},
+      {{"AUTHD_BOOTSTRAP_ADMIN_EMAIL", "unset",
+        "with _PASSWORD: an admin created at start-up if absent, never overwritten"},
+       optional_text(&Config::bootstrap_admin_email)},
+      {{"AUTHD_BOOTSTRAP_ADMIN_PASSWORD", "unset", "the bootstrap admin's password"},
+       optional_text(&Config::bootstrap_admin_password)},
+  };
+  return table;
+}
+
+}  // namespace
+
+const std::vector<SettingInfo>& settings() {
+  static const std::vector<SettingInfo> infos = [] {
+    std::vector<SettingInfo> out;
+    for (const auto& s : setting_table()) out.push_back(s.info);
+    return out;
+  }();
+  return infos;
+}
+
+std::optional<std::chrono::seconds> parse_duration(std::string_view text) {
+  if (text.size() < 2) return std::nullopt;
+  std::int64_t unit = 0;
+  switch (text.back()) {
+    case 's':
+      unit = 1;
+      break;
+    case 'm':
+      unit = 60;
+      break;
+    case 'h':
+      unit = 3600;
+      break;
+    case 'd':
+      unit = 86400;
+      break;
+    default:
+      return std::nullopt;
+  }
+  const auto n = parse_number<std::int64_t>(text.substr(0, text.size() - 1), 1, 3650 * 86400);
+  if (!n || *n * unit > std::int64_t{3650} * 86400) return std::nullopt;
+  return std::chrono::seconds(*n * unit);
+}
+
+std::optional<RateLimit> parse_rate_limit(std::string_view text) {
+  const std::size_t slash = text.find('/');
+  if (slash == std::string_view::npos) return std::nullopt;
+  const auto count = parse_number<std::uint32_t>(text.substr(0, slash), 1, 1'000'000'000);
+  const auto window = parse_duration(text.substr(slash + 1));
+  if (!count || !window) return std::nullopt;
+  return RateLimit{*count, *window};
+}
+
+std::optional<std::pair<std::string, std::uint16_t>> parse_listen(std::string_view text) {
+  const std::size_t colon = text.rfind(':');
+  if (colon == std::string_view::npos) return std::nullopt;
+  std::string_view host = text.substr(0, colon);
+  const auto port = parse_number<std::uint16_t>(text.substr(colon + 1), 0, 65535);
+  if (!port) return std::nullopt;
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+    if (host.find(':') == std::string_view::npos || !parse_ip(host)) return std::nullopt;
+  } else if (host.find(':') != std::string_view::npos || !parse_ip(host)) {
+    return std::nullopt;
+  }
+  return std::pair{std::string(host), *port};
+}
+
+std::variant<ParsedConfig, ConfigError> parse_config(const std::map<std::string, std::string>& env,
+                                                     const std::vector<std::string>& args,
+                                                     unsigned cores) {
+  ParsedConfig parsed;
+  Config& config = parsed.config;
+  cores = cores == 0 ? 1 : cores;
+  config.io_threads = cores;
+  config.hash_threads = cores;
+  config.db_pool_size = 2 * cores;
+
+  // Environment first, then flags, so a flag wins.
+  std::vector<std::pair<const Setting*, std::string>> values;
+  for (const auto& setting : setting_table()) {
+    const auto it = env.find(std::string(setting.info.env));
+    if (it != env.end()) values.emplace_back(&setting, it->second);
+  }
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    const std::string& arg = args[i];
+    const Setting* match = nullptr;
+    std::optional<std::string> inline_value;
+    for (const auto& setting : setting_table()) {
+      const std::string flag = flag_of(setting.info.env);
+      if (arg == flag) {
+        match = &setting;
+      } else if (arg.starts_with(flag + "=")) {
+        match = &setting;
+        inline_value = arg.substr(flag.size() + 1);
+      }
+      if (match) break;
+    }
+    if (!match) {
+      parsed.rest.push_back(arg);
+      continue;
+    }
+    if (!inline_value) {
+      if (i + 1 >= args.size()) {
+        return ConfigError{flag_of(match->info.env) + " needs a value"};
+      }
+      inline_value = args[++i];
+    }
+    values.emplace_back(match, *inline_value);
+  }
+  for (const auto& [setting, value] : values) {
+    Config candidate = config;
+    if (!setting->apply(candidate, value)) {
+      // The value itself is not repeated: it may be a secret.
+      return ConfigError{std::string(setting->info.env) + " (" + flag_of(setting->info.env) +
+                         ") is not valid: expected " + std::string(setting->info.help)};
+    }
+    config = std::move(candidate);
+  }
+  if (config.tls_cert.has_value() != config.tls_key.has_value()) {
+    return ConfigError{"AUTHD_TLS_CERT and AUTHD_TLS_KEY must be set together"};
+  }
+  if (config.bootstrap_admin_email.has_value() != config.bootstrap_admin_password.has_value()) {
+    return ConfigError{
+        "AUTHD_BOOTSTRAP_ADMIN_EMAIL and AUTHD_BOOTSTRAP_ADMIN_PASSWORD must be set together"};
+  }
+  return parsed;
+}
+
+std::map<std::string, std::string> authd_environment() {
+  std::map<std::string, std::string> env;
+  for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
+    const std::string_view entry(*e);
+    if (!entry.starts_with("AUTHD_")) continue;
+    const std::size_t eq = entry.find('=');
+    if (eq == std::string_view::npos) continue;
+    env.emplace(entry.substr(0, eq), entry.substr(eq + 1));
+  }
+  return env;
+}
+
+}  // namespace authd::server

@@ -1,0 +1,76 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "server/cidr.hpp"
+
+namespace authd::server {
+
+struct RateLimit {
+  std::uint32_t count = 0;
+  std::chrono::seconds window{0};
+};
+
+struct Config {
+  std::string listen_host = "0.0.0.0";
+  std::uint16_t listen_port = 8080;
+  std::string database_url;
+  unsigned io_threads = 1;
+  unsigned hash_threads = 1;
+  std::size_t hash_queue = 256;
+  std::size_t db_pool_size = 2;
+  std::uint32_t pbkdf2_iterations = 600000;
+  std::chrono::seconds session_ttl{24 * 3600};
+  std::string backup_dir = "./backups";
+  std::optional<std::string> admin_token;
+  RateLimit login_limit_account{10, std::chrono::minutes(15)};
+  RateLimit login_limit_address{100, std::chrono::minutes(15)};
+  std::vector<Cidr> trusted_proxies;
+  bool legacy_routes = true;
+  std::optional<std::string> tls_cert;
+  std::optional<std::string> tls_key;
+  bool log_json = false;
+  std::optional<std::string> bootstrap_admin_email;
+  std::optional<std::string> bootstrap_admin_password;
+};
+
+// One setting as the user sees it: the environment variable, its flag, default and meaning.
+struct SettingInfo {
+  std::string_view env;
+  std::string_view default_text;
+  std::string_view help;
+};
+const std::vector<SettingInfo>& settings();
+
+// A setting that cannot be used: the message names it and never repeats a secret value.
+struct ConfigError {
+  std::string message;
+};
+
+// Pure parsers, exposed for tests.
+std::optional<std::chrono::seconds> parse_duration(std::string_view text);
+std::optional<RateLimit> parse_rate_limit(std::string_view text);
+std::optional<std::pair<std::string, std::uint16_t>> parse_listen(std::string_view text);
+
+// Settings from the environment, overridden by flags (--db-pool-size 4 or --db-pool-size=4).
+// Arguments that are not settings are returned in rest, in order. cores is the default for
+// the thread counts.
+struct ParsedConfig {
+  Config config;
+  std::vector<std::string> rest;
+};
+std::variant<ParsedConfig, ConfigError> parse_config(const std::map<std::string, std::string>& env,
+                                                     const std::vector<std::string>& args,
+                                                     unsigned cores);
+
+// The process environment's AUTHD_* variables.
+std::map<std::string, std::string> authd_environment();
+
+}  // namespace authd::server

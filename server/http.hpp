@@ -1,0 +1,46 @@
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+// Plain request and response values: handlers never see Beast types, so most of server/
+// compiles without Beast's headers.
+namespace authd::server {
+
+struct Request {
+  std::string method;
+  std::string path;  // without the query string, still percent-encoded
+  std::vector<std::pair<std::string, std::string>> headers;  // names lower-cased
+  std::string body;
+  std::array<unsigned char, 16> peer{};  // IPv4 mapped into IPv6
+  std::string peer_text;
+  bool tls = false;
+  std::string request_id;
+
+  std::optional<std::string_view> header(std::string_view lower_name) const;
+};
+
+// A file streamed as the body (backups): never read whole into memory.
+struct FileBody {
+  std::string path;
+  std::string download_name;
+};
+
+struct Response {
+  int status = 200;
+  std::string content_type = "application/json";
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string body;
+  std::optional<FileBody> file;
+  bool close = false;  // close the connection after this response
+};
+
+Response json_response(int status, std::string body);
+Response text_response(int status, std::string body);
+
+}  // namespace authd::server

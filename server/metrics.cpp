@@ -1,0 +1,112 @@
+#include "server/metrics.hpp"
+
+#include <cstdio>
+
+namespace authd::server {
+namespace {
+
+void append(std::string& out, const char* format, auto... values) {
+  char line[256];
+  const int n = std::snprintf(line, sizeof(line), format, values...);
+  if (n > 0) out.append(line, static_cast<std::size_t>(std::min<int>(n, sizeof(line) - 1)));
+}
+
+void gauge(std::string& out, const char* name, const char* help, const char* type, double value) {
+  append(out, "# HELP %s %s\n# TYPE %s %s\n%s %.17g\n", name, help, name, type, name, value);
+}
+
+}  // namespace
+
+Metrics::Metrics(std::vector<std::string_view> route_names)
+    : names_(std::move(route_names)), stats_(new RouteStats[names_.size() + 1]) {
+  names_.push_back("unmatched");
+}
+
+void Metrics::observe(std::size_t route, int status, std::chrono::nanoseconds duration) {
+  if (route >= names_.size()) route = names_.size() - 1;
+  RouteStats& s = stats_[route];
+  if (status >= 100 && status < 600) {
+    s.by_status[static_cast<std::size_t>(status - 100)].fetch_add(1, std::memory_order_relaxed);
+  }
+  const double seconds = std::chrono::duration<double>(duration).count();
+  for (std::size_t i = 0; i < kBuckets.size(); ++i) {
+    if (seconds <= kBuckets[i]) {
+      s.buckets[i].fetch_add(1, std::memory_order_relaxed);
+      break;
+    }
+  }
+  s.count.fetch_add(1, std::memory_order_relaxed);
+  s.sum_ns.fetch_add(static_cast<std::uint64_t>(duration.count()), std::memory_order_relaxed);
+}
+
+std::string Metrics::render(const Gauges& g) const {
+  std::string out;
+  out.reserve(16384);
+  out += "# HELP authd_http_requests_total HTTP requests answered, by route and status.\n";
+  out += "# TYPE authd_http_requests_total counter\n";
+  for (std::size_t r = 0; r < names_.size(); ++r) {
+    for (std::size_t i = 0; i < 500; ++i) {
+      const auto n = stats_[r].by_status[i].load(std::memory_order_relaxed);
+      if (n == 0) continue;
+      append(out, "authd_http_requests_total{route=\"%.*s\",status=\"%zu\"} %llu\n",
+             static_cast<int>(names_[r].size()), names_[r].data(), i + 100,
+             static_cast<unsigned long long>(n));
+    }
+  }
+  out += "# HELP authd_http_request_duration_seconds Time from request read to response written.\n";
+  out += "# TYPE authd_http_request_duration_seconds histogram\n";
+  for (std::size_t r = 0; r < names_.size(); ++r) {
+    const RouteStats& s = stats_[r];
+    const auto count = s.count.load(std::memory_order_relaxed);
+    if (count == 0) continue;
+    const int len = static_cast<int>(names_[r].size());
+    const char* name = names_[r].data();
+    std::uint64_t cumulative = 0;
+    for (std::size_t i = 0; i < kBuckets.size(); ++i) {
+      cumulative += s.buckets[i].load(std::memory_order_relaxed);
+      append(out, "authd_http_request_duration_seconds_bucket{route=\"%.*s\",le=\"%g\"} %llu\n",
+             len, name, kBuckets[i], static_cast<unsigned long long>(cumulative));
+    }
+    append(out, "authd_http_request_duration_seconds_bucket{route=\"%.*s\",le=\"+Inf\"} %llu\n",
+           len, name, static_cast<unsigned long long>(count));
+    append(out, "authd_http_request_duration_seconds_sum{route=\"%.*s\"} %.9f\n", len, name,
+           static_cast<double>(s.sum_ns.load(std::memory_order_relaxed)) / 1e9);
+    append(out, "authd_http_request_duration_seconds_count{route=\"%.*s\"} %llu\n", len, name,
+           static_cast<unsigned long long>(count));
+  }
+  gauge(out, "authd_pbkdf2_jobs_running", "Password hashing jobs running now.", "gauge",
+        static_cast<double>(g.hash_running));
+  gauge(out, "authd_pbkdf2_jobs_waiting", "Password hashing jobs queued now.", "gauge",
+        static_cast<double>(g.hash_waiting));
+  gauge(out, "authd_db_pool_connections", "Size of the PostgreSQL connection pool.", "gauge",
+        static_cast<double>(g.db_size));
+  gauge(out, "authd_db_pool_in_use", "Pool connections leased now.", "gauge",
+        static_cast<double>(g.db_in_use));
+  gauge(out, "authd_db_pool_idle", "Open pool connections not leased now.", "gauge",
+        static_cast<double>(g.db_idle));
+  gauge(out, "authd_db_pool_waiting", "Callers waiting for a pool connection now.", "gauge",
+        static_cast<double>(g.db_waiting));
+  gauge(out, "authd_db_pool_waits_total", "Acquisitions that had to wait for a connection.",
+        "counter", static_cast<double>(g.db_waited_total));
+  out += "# HELP authd_logins_total Login attempts by outcome.\n";
+  out += "# TYPE authd_logins_total counter\n";
+  append(out, "authd_logins_total{outcome=\"ok\"} %llu\n",
+         static_cast<unsigned long long>(g.logins_ok));
+  append(out, "authd_logins_total{outcome=\"bad_credentials\"} %llu\n",
+         static_cast<unsigned long long>(g.logins_bad_credentials));
+  append(out, "authd_logins_total{outcome=\"limited\"} %llu\n",
+         static_cast<unsigned long long>(g.logins_limited));
+  append(out, "authd_logins_total{outcome=\"overloaded\"} %llu\n",
+         static_cast<unsigned long long>(g.logins_overloaded));
+  gauge(out, "authd_sessions_created_total", "Sessions created by logins.", "counter",
+        static_cast<double>(g.sessions_created));
+  out += "# HELP authd_backups_total Backups attempted, by result.\n";
+  out += "# TYPE authd_backups_total counter\n";
+  append(out, "authd_backups_total{result=\"ok\"} %llu\n",
+         static_cast<unsigned long long>(g.backups_made));
+  append(out, "authd_backups_total{result=\"failed\"} %llu\n",
+         static_cast<unsigned long long>(g.backups_failed));
+  return out;
+}
+
+}  // namespace authd::server

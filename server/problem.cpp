@@ -1,0 +1,82 @@
+#include "server/problem.hpp"
+
+#include <exception>
+
+#include <boost/json/serialize.hpp>
+#include <boost/json/value.hpp>
+#include <pqxx/except>
+
+#include "auth/hash_pool.hpp"
+#include "db/errors.hpp"
+
+namespace authd::server {
+namespace {
+
+std::string_view title_of(int status) {
+  switch (status) {
+    case 400:
+      return "Bad Request";
+    case 401:
+      return "Unauthorized";
+    case 403:
+      return "Forbidden";
+    case 404:
+      return "Not Found";
+    case 405:
+      return "Method Not Allowed";
+    case 409:
+      return "Conflict";
+    case 413:
+      return "Content Too Large";
+    case 415:
+      return "Unsupported Media Type";
+    case 429:
+      return "Too Many Requests";
+    case 431:
+      return "Request Header Fields Too Large";
+    case 500:
+      return "Internal Server Error";
+    case 503:
+      return "Service Unavailable";
+    default:
+      return "Error";
+  }
+}
+
+}  // namespace
+
+Response problem(int status, std::string_view code, std::string_view detail,
+                 std::int64_t retry_after) {
+  boost::json::object body;
+  body["status"] = status;
+  body["code"] = code;
+  body["title"] = title_of(status);
+  body["detail"] = detail;
+  Response response;
+  response.status = status;
+  response.content_type = "application/problem+json";
+  response.body = boost::json::serialize(body);
+  if (retry_after > 0) response.headers.emplace_back("Retry-After", std::to_string(retry_after));
+  return response;
+}
+
+Response problem_from_exception(std::exception_ptr error) {
+  try {
+    std::rethrow_exception(error);
+  } catch (const auth::Overloaded&) {
+    return problem(503, "overloaded", "The server is busy hashing passwords; try again shortly.",
+                   1);
+  } catch (const db::PoolExhausted&) {
+    return problem(503, "overloaded", "Every database connection is busy; try again shortly.", 1);
+  } catch (const db::DatabaseUnavailable&) {
+    return problem(503, "database_unavailable", "The database cannot be reached right now.", 2);
+  } catch (const pqxx::broken_connection&) {
+    return problem(503, "database_unavailable", "The database cannot be reached right now.", 2);
+  } catch (const pqxx::query_cancelled&) {
+    return problem(503, "database_unavailable", "The database did not answer in time.", 2);
+  } catch (...) {
+    return problem(500, "internal_error", "Something went wrong on our side.");
+  }
+}
+
+}  // namespace authd::server

@@ -1,0 +1,175 @@
+#include "server/serve.hpp"
+
+#include <cstdio>
+#include <cstdlib>
+#include <thread>
+
+#include <openssl/ssl.h>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include "auth/accounts.hpp"
+#include "auth/hash_pool.hpp"
+#include "backup/backups.hpp"
+#include "db/executor.hpp"
+#include "db/migrations.hpp"
+#include "server/listener.hpp"
+#include "server/routes.hpp"
+
+namespace authd::server {
+
+namespace net = boost::asio;
+using namespace std::chrono_literals;
+
+namespace {
+
+std::unique_ptr<net::ssl::context> make_tls_context(const Config& config) {
+  auto context = std::make_unique<net::ssl::context>(net::ssl::context::tls_server);
+  context->set_options(net::ssl::context::default_workarounds | net::ssl::context::no_sslv2 |
+                       net::ssl::context::no_sslv3 | net::ssl::context::no_tlsv1 |
+                       net::ssl::context::no_tlsv1_1 | net::ssl::context::single_dh_use);
+  SSL_CTX_set_min_proto_version(context->native_handle(), TLS1_2_VERSION);
+  context->use_certificate_chain_file(*config.tls_cert);
+  context->use_private_key_file(*config.tls_key, net::ssl::context::pem);
+  if (SSL_CTX_check_private_key(context->native_handle()) != 1) {
+    throw std::runtime_error("the key does not match the certificate");
+  }
+  return context;
+}
+
+// Start-up waits a little for PostgreSQL (a compose stack starts both at once).
+void migrate_with_retry(db::ConnectionPool& pool, const Logger& log) {
+  const auto give_up = std::chrono::steady_clock::now() + 15s;
+  for (;;) {
+    try {
+      auto lease = pool.acquire();
+      const int applied = db::migrate(lease.connection());
+      log.event("info", "schema up to date (" + std::to_string(applied) + " migrations applied)");
+      return;
+    } catch (const db::DatabaseUnavailable&) {
+      if (std::chrono::steady_clock::now() > give_up) throw;
+      std::this_thread::sleep_for(500ms);
+    }
+  }
+}
+
+void bootstrap_admin(const Config& config, db::ConnectionPool& pool, const Logger& log) {
+  if (!config.bootstrap_admin_email) return;
+  const std::string& email = *config.bootstrap_admin_email;
+  // The username is the e-mail's local part, kept to the username alphabet.
+  std::string username;
+  for (char c : email.substr(0, email.find('@'))) {
+    const bool ok = std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' || c == '-';
+    if (ok && username.size() < 32) username += c;
+  }
+  while (username.size() < 3) username += '_';
+  auto outcome = auth::Accounts::create_user(
+      pool, {username, email, *config.bootstrap_admin_password}, true, config.pbkdf2_iterations);
+  if (std::holds_alternative<auth::User>(outcome)) {
+    log.event("info", "bootstrap admin created");
+  } else {
+    const auto& error = std::get<auth::AuthError>(outcome);
+    if (error.status == 409) {
+      log.event("info", "bootstrap admin already exists; left unchanged");
+    } else {
+      throw std::runtime_error("AUTHD_BOOTSTRAP_ADMIN_*: " + error.detail);
+    }
+  }
+}
+
+net::awaitable<void> purge_loop(App& app) {
+  net::steady_timer timer(co_await net::this_coro::executor);
+  while (!app.draining) {
+    try {
+      co_await app.accounts.purge_expired();
+    } catch (const std::exception&) {
+      // The database may be down; the next round tries again.
+    }
+    timer.expires_after(60s);
+    auto [ec] = co_await timer.async_wait(net::as_tuple(net::use_awaitable));
+    if (ec) co_return;
+  }
+}
+
+}  // namespace
+
+int serve(const Config& config) {
+  // libpq's own connect timeout: a dead host must not hold a DB thread for long.
+  ::setenv("PGCONNECT_TIMEOUT", "2", 0);
+  const Logger log(config.log_json);
+
+  std::unique_ptr<net::ssl::context> tls;
+  if (config.tls_cert) {
+    try {
+      tls = make_tls_context(config);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "authd: AUTHD_TLS_CERT/AUTHD_TLS_KEY cannot be used: %s\n", e.what());
+      return 2;
+    }
+  }
+
+  db::ConnectionPool pool({config.database_url, config.db_pool_size});
+  db::ConnectionPool backup_pool(
+      {config.database_url, 1, 100ms, std::chrono::milliseconds(10'000), 500ms});
+  try {
+    migrate_with_retry(pool, log);
+    bootstrap_admin(config, pool, log);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "authd: cannot start: %s\n", e.what());
+    return 1;
+  }
+
+  db::DbExecutor db(pool, config.db_pool_size, config.db_pool_size * 512);
+  db::DbExecutor backup_db(backup_pool, 1, 1);
+  auth::HashPool hashes(config.hash_threads, config.hash_queue);
+  auth::Accounts accounts(db, hashes,
+                          {config.pbkdf2_iterations,
+                           config.session_ttl,
+                           {config.login_limit_account.count, config.login_limit_account.window},
+                           {config.login_limit_address.count, config.login_limit_address.window}});
+  backup::BackupService backups(config.database_url, config.backup_dir);
+  Metrics metrics(route_names());
+  App app{config,  pool,      db,      hashes, accounts,
+          backups, backup_db, metrics, log,    make_router(config.legacy_routes)};
+
+  net::io_context io(static_cast<int>(config.io_threads));
+  Listener listener(app, io, tls.get());
+  try {
+    listener.start();
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "authd: cannot listen on %s:%u: %s\n", config.listen_host.c_str(),
+                 config.listen_port, e.what());
+    return 1;
+  }
+  log.event("info", std::string("listening on ") + config.listen_host + ":" +
+                        std::to_string(listener.port()) + (tls ? " (https)" : " (http)"));
+
+  net::signal_set signals(io, SIGINT, SIGTERM);
+  signals.async_wait([&](boost::system::error_code ec, int) {
+    if (ec) return;
+    log.event("info", "draining: finishing requests in flight");
+    listener.drain(9s, [&](std::size_t left) {
+      if (left > 0) log.event("warn", std::to_string(left) + " connections cut at the deadline");
+      io.stop();
+    });
+  });
+  auto purge = purge_loop(app);
+  net::co_spawn(io, std::move(purge), [](std::exception_ptr) {});
+
+  std::vector<std::thread> threads;
+  for (unsigned i = 1; i < config.io_threads; ++i) threads.emplace_back([&io] { io.run(); });
+  io.run();
+  for (auto& thread : threads) thread.join();
+  hashes.stop();
+  db.stop();
+  backup_db.stop();
+  log.event("info", "stopped");
+  return 0;
+}
+
+}  // namespace authd::server
