@@ -13,6 +13,7 @@
 #include <variant>
 #include <vector>
 
+#include <boost/asio/associated_executor.hpp>
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/dispatch.hpp>
@@ -105,10 +106,11 @@ auto DbExecutor::run(F fn, std::chrono::milliseconds timeout)
 
   auto initiation = [this, deadline, timeout](auto handler, F fn) {
     using Handler = decltype(handler);
-    auto executor = net::get_associated_executor(handler);
+    using Executor = net::associated_executor_t<Handler>;
+    Executor executor = net::get_associated_executor(handler);
     // Whichever finishes first (the call or the timer) takes the handler and completes it.
     struct State {
-      State(Handler h, decltype(executor) ex) : handler(std::move(h)), timer(ex) {}
+      State(Handler h, const Executor& ex) : handler(std::move(h)), timer(ex) {}
       std::mutex mutex;
       std::optional<Handler> handler;
       net::steady_timer timer;
@@ -118,14 +120,14 @@ auto DbExecutor::run(F fn, std::chrono::milliseconds timeout)
       std::optional<Handler> taken;
       {
         std::lock_guard lock(state->mutex);
-        taken.swap(state->handler);
+        if (!state->handler) return;
+        taken.emplace(std::move(*state->handler));
+        state->handler.reset();
       }
-      if (!taken) return;
-      net::dispatch(executor,
-                    [state, h = std::move(*taken), error, v = std::move(value)]() mutable {
-                      state->timer.cancel();
-                      std::move(h)(error, std::move(v));
-                    });
+      net::dispatch(executor, [state, h = std::move(*taken), error, v = std::move(value)]() mutable {
+        state->timer.cancel();
+        std::move(h)(error, std::move(v));
+      });
     };
     if (timeout.count() > 0) {
       state->timer.expires_after(timeout);

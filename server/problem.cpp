@@ -72,8 +72,12 @@ Response problem_from_exception(std::exception_ptr error) {
     return problem(503, "database_unavailable", "The database cannot be reached right now.", 2);
   } catch (const pqxx::broken_connection&) {
     return problem(503, "database_unavailable", "The database cannot be reached right now.", 2);
-  } catch (const pqxx::query_cancelled&) {
-    return problem(503, "database_unavailable", "The database did not answer in time.", 2);
+  } catch (const pqxx::sql_error& e) {
+    // 57014: statement_timeout cancelled the query; 57P01..57P03: the server is going away.
+    if (e.sqlstate().starts_with("57")) {
+      return problem(503, "database_unavailable", "The database did not answer in time.", 2);
+    }
+    return problem(500, "internal_error", "Something went wrong on our side.");
   } catch (...) {
     return problem(500, "internal_error", "Something went wrong on our side.");
   }
