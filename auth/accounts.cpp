@@ -1,0 +1,295 @@
+#include "auth/accounts.hpp"
+
+#include <algorithm>
+#include <stdexcept>
+#include <utility>
+
+#include <pqxx/nontransaction>
+#include <pqxx/result>
+#include <pqxx/transaction>
+
+#include "auth/session_token.hpp"
+#include "auth/validation.hpp"
+#include "db/statements.hpp"
+
+namespace authd::auth {
+namespace {
+
+constexpr std::string_view kUserRole = "user";
+constexpr std::string_view kAdminRole = "admin";
+
+// ON CONFLICT DO NOTHING with no clash found afterwards means the clashing row went away again
+// (or an id was taken by a restore); the insert is simply tried again, a bounded number of times.
+constexpr int kInsertAttempts = 3;
+
+std::string name(const db::sql::Statement& statement) {
+  return std::string(statement.name);
+}
+
+// The five user columns (id, username, email, role, created_at) starting at column first.
+User user_from(const pqxx::row& row, pqxx::row::size_type first = 0) {
+  return User{row[first].as<std::int64_t>(), row[first + 1].as<std::string>(),
+              row[first + 2].as<std::string>(), row[first + 3].as<std::string>(),
+              row[first + 4].as<std::string>()};
+}
+
+AuthError invalid_field(const FieldProblem& problem) {
+  return {400, problem.code, problem.detail};
+}
+
+AuthError invalid_credentials() {
+  return {401, "invalid_credentials", "The login or the password is wrong."};
+}
+
+std::optional<AuthError> check_signup(const SignupRequest& request) {
+  if (auto problem = check_username(request.username)) return invalid_field(*problem);
+  if (auto problem = check_email(request.email)) return invalid_field(*problem);
+  if (auto problem = check_password(request.password)) return invalid_field(*problem);
+  return std::nullopt;
+}
+
+// Inserts the user; when a unique index refuses it, tells which field clashed.
+Outcome<User> insert_user(pqxx::connection& connection, const SignupRequest& request,
+                          const std::string& password_hash, std::string_view role) {
+  pqxx::nontransaction tx(connection);
+  for (int attempt = 0; attempt < kInsertAttempts; ++attempt) {
+    const pqxx::result inserted = tx.exec_prepared(name(db::sql::kInsertUser), request.username,
+                                                   request.email, password_hash, std::string(role));
+    if (!inserted.empty()) return user_from(inserted[0]);
+    // Each statement sees what committed before it started, the competing insert included.
+    const pqxx::result clash =
+        tx.exec_prepared(name(db::sql::kFindClash), request.username, request.email);
+    if (clash.empty()) continue;
+    if (clash[0][0].as<bool>()) {
+      return AuthError{409, "username_taken", "That username is already taken."};
+    }
+    return AuthError{409, "email_taken", "An account with that email already exists."};
+  }
+  throw std::runtime_error("could not insert the user: a unique index kept refusing it");
+}
+
+// What the one-round-trip login lookup found.
+struct LoginLookup {
+  std::optional<std::int64_t> retry_after;  // set when a limit is reached
+  std::optional<User> user;
+  std::string password_hash;
+};
+
+// The password check as one hashing job: verify, and when that succeeds on a hash cheaper than
+// the configured cost, the replacement hash too.
+struct PasswordCheck {
+  bool matched = false;
+  std::optional<std::string> upgraded;
+};
+
+}  // namespace
+
+Accounts::Accounts(db::DbExecutor& db, HashPool& hashes, AccountsOptions options)
+    : db_(db),
+      hashes_(hashes),
+      options_(options),
+      dummy_(*parse_phc(dummy_phc(std::max<std::uint32_t>(options.iterations, 1)))) {}
+
+net::awaitable<Outcome<User>> Accounts::signup(SignupRequest request) {
+  if (auto error = check_signup(request)) co_return std::move(*error);
+
+  auto hash_job = [password = std::move(request.password), iterations = options_.iterations] {
+    return hash_password(password, iterations);
+  };
+  const std::string password_hash = co_await hashes_.run(std::move(hash_job));
+
+  auto insert = [&](pqxx::connection& c) {
+    return insert_user(c, request, password_hash, kUserRole);
+  };
+  co_return co_await db_.run(std::move(insert));
+}
+
+net::awaitable<Outcome<LoginResult>> Accounts::login(Credentials credentials) {
+  const std::string identifier = ascii_lower(credentials.identifier);
+  const std::string account_key = "account:" + identifier;
+  const std::string address_key = "address:" + credentials.client_address;
+  const auto& statement = credentials.by_email ? db::sql::kLoginByEmail : db::sql::kLoginByUsername;
+
+  auto lookup_query = [&](pqxx::connection& c) {
+    pqxx::nontransaction tx(c);
+    const pqxx::row row =
+        tx.exec_prepared1(name(statement), identifier, account_key, address_key,
+                          static_cast<std::int64_t>(options_.account.window.count()),
+                          static_cast<std::int64_t>(options_.address.window.count()),
+                          options_.account.count, options_.address.count);
+    LoginLookup found;
+    if (!row[0].is_null()) found.retry_after = row[0].as<std::int64_t>();
+    if (!row[1].is_null()) {
+      found.user = user_from(row, 1);
+      found.password_hash = row[6].as<std::string>();
+    }
+    return found;
+  };
+  const LoginLookup lookup = co_await db_.run(std::move(lookup_query));
+
+  // Refused before any hashing, right password or not: a limited account is no password oracle
+  // and costs no CPU.
+  if (lookup.retry_after) {
+    ++counters_.limited;
+    co_return AuthError{429, "too_many_attempts", "Too many failed logins; try again later.",
+                        std::max<std::int64_t>(*lookup.retry_after, 1)};
+  }
+
+  std::optional<PasswordHash> stored;
+  if (lookup.user) stored = parse_phc(lookup.password_hash);
+  const bool known = stored.has_value();
+  auto check_job = [password = std::move(credentials.password),
+                    against = known ? std::move(*stored) : dummy_, known,
+                    iterations = options_.iterations] {
+    PasswordCheck check;
+    // Always a full verification, so unknown users take as long as known ones.
+    check.matched = verify_password(password, against) && known;
+    if (check.matched && against.iterations < iterations) {
+      try {
+        check.upgraded = hash_password(password, iterations);
+      } catch (const std::exception&) {
+        // The upgrade is opportunistic: the next login tries again.
+      }
+    }
+    return check;
+  };
+  PasswordCheck check;
+  try {
+    check = co_await hashes_.run(std::move(check_job));
+  } catch (const Overloaded&) {
+    ++counters_.overloaded;
+    throw;
+  }
+
+  if (!check.matched) {
+    auto record_failure = [&](pqxx::connection& c) {
+      pqxx::nontransaction tx(c);
+      tx.exec_prepared(name(db::sql::kRecordLoginFailure), account_key,
+                       static_cast<std::int64_t>(options_.account.window.count()), address_key,
+                       static_cast<std::int64_t>(options_.address.window.count()));
+    };
+    co_await db_.run(std::move(record_failure));
+    ++counters_.bad_credentials;
+    co_return invalid_credentials();
+  }
+
+  LoginResult result{*lookup.user, new_session_token(), {}};
+  const std::string token_hash = *token_hash_hex(result.token);
+  auto create_session = [&](pqxx::connection& c) {
+    pqxx::work tx(c);
+    std::string expires_at =
+        tx.exec_prepared1(name(db::sql::kCreateSession), token_hash, result.user.id,
+                          static_cast<std::int64_t>(options_.session_ttl.count()), account_key)[0]
+            .as<std::string>();
+    if (check.upgraded) {
+      // Only if the hash is still the one verified: a concurrent password change wins.
+      tx.exec_prepared(name(db::sql::kUpgradeHash), result.user.id, *check.upgraded,
+                       lookup.password_hash);
+    }
+    tx.commit();
+    return expires_at;
+  };
+  result.expires_at = co_await db_.run(std::move(create_session));
+  ++counters_.sessions_created;
+  ++counters_.ok;
+  co_return result;
+}
+
+net::awaitable<std::optional<Session>> Accounts::authenticate(std::string_view token) {
+  auto token_hash = token_hash_hex(token);
+  if (!token_hash) co_return std::nullopt;
+  auto query = [&](pqxx::connection& c) -> std::optional<Session> {
+    pqxx::nontransaction tx(c);
+    const pqxx::result rows = tx.exec_prepared(name(db::sql::kSessionUser), *token_hash);
+    if (rows.empty()) return std::nullopt;
+    return Session{user_from(rows[0]), rows[0][5].as<std::string>(), *token_hash};
+  };
+  co_return co_await db_.run(std::move(query));
+}
+
+net::awaitable<bool> Accounts::logout(std::string_view token) {
+  auto token_hash = token_hash_hex(token);
+  if (!token_hash) co_return false;
+  auto query = [&](pqxx::connection& c) {
+    pqxx::nontransaction tx(c);
+    return !tx.exec_prepared(name(db::sql::kDeleteSession), *token_hash).empty();
+  };
+  co_return co_await db_.run(std::move(query));
+}
+
+net::awaitable<Outcome<std::monostate>> Accounts::change_password(const Session& session,
+                                                                  std::string current_password,
+                                                                  std::string new_password) {
+  // Copied before the first suspension: the caller's session need not outlive it.
+  const std::int64_t user_id = session.user.id;
+  const std::string keep_session = session.token_hash_hex;
+  if (auto problem = check_password(new_password)) co_return invalid_field(*problem);
+
+  auto current_hash = [&](pqxx::connection& c) -> std::optional<std::string> {
+    pqxx::nontransaction tx(c);
+    const pqxx::result rows = tx.exec_prepared(name(db::sql::kUserPasswordHash), user_id);
+    if (rows.empty()) return std::nullopt;
+    return rows[0][0].as<std::string>();
+  };
+  const std::optional<std::string> stored_text = co_await db_.run(std::move(current_hash));
+
+  std::optional<PasswordHash> stored;
+  if (stored_text) stored = parse_phc(*stored_text);
+  const bool known = stored.has_value();
+  auto check_job = [current = std::move(current_password), next = std::move(new_password),
+                    against = known ? std::move(*stored) : dummy_, known,
+                    iterations = options_.iterations]() -> std::optional<std::string> {
+    if (!verify_password(current, against) || !known) return std::nullopt;
+    return hash_password(next, iterations);
+  };
+  const std::optional<std::string> new_hash = co_await hashes_.run(std::move(check_job));
+  if (!new_hash) {
+    co_return AuthError{401, "invalid_credentials", "The current password is wrong."};
+  }
+
+  auto update = [&](pqxx::connection& c) {
+    pqxx::nontransaction tx(c);
+    tx.exec_prepared(name(db::sql::kChangePassword), user_id, *new_hash, keep_session);
+  };
+  co_await db_.run(std::move(update));
+  co_return std::monostate{};
+}
+
+net::awaitable<void> Accounts::logout_all(std::int64_t user_id) {
+  auto query = [user_id](pqxx::connection& c) {
+    pqxx::nontransaction tx(c);
+    tx.exec_prepared(name(db::sql::kDeleteUserSessions), user_id);
+  };
+  co_await db_.run(std::move(query));
+}
+
+net::awaitable<void> Accounts::purge_expired() {
+  auto query = [](pqxx::connection& c) {
+    pqxx::nontransaction tx(c);
+    tx.exec_prepared(name(db::sql::kPurgeSessions));
+    tx.exec_prepared(name(db::sql::kPurgeLoginFailures));
+  };
+  co_await db_.run(std::move(query));
+}
+
+Outcome<User> Accounts::create_user(db::ConnectionPool& pool, const SignupRequest& request,
+                                    bool admin, std::uint32_t iterations) {
+  if (auto error = check_signup(request)) return std::move(*error);
+  const std::string password_hash = hash_password(request.password, iterations);
+  auto insert = [&](pqxx::connection& c) {
+    return insert_user(c, request, password_hash, admin ? kAdminRole : kUserRole);
+  };
+  return db::with_connection(
+      pool, std::chrono::steady_clock::now() + pool.options().acquire_timeout, insert);
+}
+
+bool Accounts::grant_admin(db::ConnectionPool& pool, std::string_view email) {
+  auto update = [email](pqxx::connection& c) {
+    pqxx::nontransaction tx(c);
+    return !tx.exec_prepared(name(db::sql::kGrantAdmin), std::string(email)).empty();
+  };
+  return db::with_connection(
+      pool, std::chrono::steady_clock::now() + pool.options().acquire_timeout, update);
+}
+
+}  // namespace authd::auth

@@ -1,0 +1,484 @@
+#include <catch2/catch.hpp>
+
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <future>
+#include <thread>
+#include <vector>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/use_future.hpp>
+#include <pqxx/nontransaction>
+
+#include "auth/accounts.hpp"
+#include "auth/hash_pool.hpp"
+#include "auth/password.hpp"
+#include "auth/session_token.hpp"
+#include "db/executor.hpp"
+#include "tests/support/pg.hpp"
+
+namespace net = boost::asio;
+using namespace authd;
+using namespace std::chrono_literals;
+
+namespace {
+
+constexpr std::uint32_t kIterations = 1000;
+
+auth::AccountsOptions options(auth::RateLimitSetting account = {10, 900s},
+                              auth::RateLimitSetting address = {100, 900s},
+                              std::chrono::seconds ttl = 3600s,
+                              std::uint32_t iterations = kIterations) {
+  return {iterations, ttl, account, address};
+}
+
+// Runs one coroutine to its end on a fresh io_context; exceptions come out of get() here, on the
+// test's thread.
+template <class T>
+T await(net::awaitable<T> coroutine) {
+  net::io_context io;
+  auto future = net::co_spawn(io, std::move(coroutine), net::use_future);
+  io.run();
+  return future.get();
+}
+
+struct World {
+  explicit World(auth::AccountsOptions accounts_options = options(), std::size_t hash_threads = 2,
+                 std::size_t hash_queue = 64)
+      : url(test::fresh_database_url()),
+        pool({url, 4}),
+        db(pool, 4, 256),
+        hashes(hash_threads, hash_queue),
+        accounts(db, hashes, accounts_options) {}
+
+  auth::Outcome<auth::User> signup(std::string username, std::string email,
+                                   std::string password = "correct horse") {
+    return await(accounts.signup({std::move(username), std::move(email), std::move(password)}));
+  }
+
+  auth::Outcome<auth::LoginResult> login(std::string identifier, bool by_email,
+                                         std::string password = "correct horse",
+                                         std::string address = "192.0.2.1") {
+    return await(
+        accounts.login({std::move(identifier), by_email, std::move(password), std::move(address)}));
+  }
+
+  std::optional<auth::Session> authenticate(const std::string& token) {
+    return await(accounts.authenticate(token));
+  }
+
+  std::string scalar(const std::string& query) {
+    pqxx::connection c(url);
+    pqxx::nontransaction tx(c);
+    return tx.exec(query)[0][0].as<std::string>();
+  }
+
+  std::string url;
+  db::ConnectionPool pool;
+  db::DbExecutor db;
+  auth::HashPool hashes;
+  auth::Accounts accounts;
+};
+
+template <class T>
+const auth::AuthError& error_of(const auth::Outcome<T>& outcome) {
+  REQUIRE(std::holds_alternative<auth::AuthError>(outcome));
+  return std::get<auth::AuthError>(outcome);
+}
+
+template <class T>
+const T& value_of(const auth::Outcome<T>& outcome) {
+  if (const auto* error = std::get_if<auth::AuthError>(&outcome)) {
+    FAIL_CHECK("unexpected " << error->status << " " << error->code);
+  }
+  REQUIRE(std::holds_alternative<T>(outcome));
+  return std::get<T>(outcome);
+}
+
+bool is_rfc3339_utc(const std::string& text) {
+  return text.size() == 20 && text[4] == '-' && text[7] == '-' && text[10] == 'T' &&
+         text[13] == ':' && text[16] == ':' && text[19] == 'Z';
+}
+
+}  // namespace
+
+TEST_CASE("session tokens are 43 base64url characters keyed by a SHA-256 hex", "[pg][accounts]") {
+  const std::string token = auth::new_session_token();
+  CHECK(token.size() == 43);
+  CHECK(
+      token.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") ==
+      std::string::npos);
+  CHECK(auth::new_session_token() != token);
+  const auto hex = auth::token_hash_hex(token);
+  REQUIRE(hex);
+  CHECK(hex->size() == 64);
+  CHECK(hex->find_first_not_of("0123456789abcdef") == std::string::npos);
+  CHECK(auth::token_hash_hex(token) == hex);
+  // SHA-256 of 32 zero bytes.
+  CHECK(auth::token_hash_hex(std::string(43, 'A')) ==
+        "66687aadf862bd776c8fc18b8e9f8e20089714856ee233b3902a591d0d5f2925");
+  CHECK_FALSE(auth::token_hash_hex(token.substr(0, 42)));
+  CHECK_FALSE(auth::token_hash_hex(token + "A"));
+  CHECK_FALSE(auth::token_hash_hex(std::string(42, 'A') + "="));
+  CHECK_FALSE(auth::token_hash_hex(std::string(42, 'A') + "+"));
+  // Unused trailing bits set: another spelling of some token, refused.
+  CHECK_FALSE(auth::token_hash_hex(std::string(42, 'A') + "B"));
+  CHECK_FALSE(auth::token_hash_hex(""));
+}
+
+TEST_CASE("signup creates a user; taken names and emails are 409 case-insensitively",
+          "[pg][accounts]") {
+  World w;
+  const auto created = w.signup("Alice", "Alice@Example.com");
+  const auto& user = value_of(created);
+  CHECK(user.id > 0);
+  CHECK(user.username == "Alice");
+  CHECK(user.email == "Alice@Example.com");
+  CHECK(user.role == "user");
+  CHECK(is_rfc3339_utc(user.created_at));
+  CHECK(w.scalar("SELECT password_hash FROM users").starts_with("$pbkdf2-sha256$i=1000$"));
+
+  const auto same_name = w.signup("aLICE", "other@example.com");
+  CHECK(error_of(same_name).status == 409);
+  CHECK(error_of(same_name).code == "username_taken");
+  const auto same_email = w.signup("bob", "alice@EXAMPLE.COM");
+  CHECK(error_of(same_email).status == 409);
+  CHECK(error_of(same_email).code == "email_taken");
+  // Both clash: the username is named.
+  CHECK(error_of(w.signup("ALICE", "ALICE@example.com")).code == "username_taken");
+  CHECK(w.scalar("SELECT count(*) FROM users") == "1");
+}
+
+TEST_CASE("signup validates every field before hashing", "[pg][accounts]") {
+  World w;
+  CHECK(error_of(w.signup("al", "a@example.com")).code == "invalid_username");
+  CHECK(error_of(w.signup("al ice", "a@example.com")).code == "invalid_username");
+  CHECK(error_of(w.signup("alice", "a@example")).code == "invalid_email");
+  CHECK(error_of(w.signup("alice", "a@b@example.com")).code == "invalid_email");
+  CHECK(error_of(w.signup("alice", "a@example.com", "short")).code == "invalid_password");
+  CHECK(error_of(w.signup("alice", "a@example.com", std::string(1025, 'x'))).code ==
+        "invalid_password");
+  CHECK(error_of(w.signup("alice", "a@example.com", "tab\there!")).status == 400);
+  // Eight characters of two bytes each are eight characters.
+  value_of(w.signup("alice", "a@example.com",
+                    "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"));
+  CHECK(w.scalar("SELECT count(*) FROM users") == "1");
+}
+
+TEST_CASE("two identical signups at once give one user and one 409", "[pg][accounts]") {
+  World w;
+  for (int round = 0; round < 5; ++round) {
+    const std::string name = "racer" + std::to_string(round);
+    net::io_context io;
+    auto a = net::co_spawn(io, w.accounts.signup({name, name + "@example.com", "password1"}),
+                           net::use_future);
+    auto b = net::co_spawn(io, w.accounts.signup({name, name + "@example.com", "password1"}),
+                           net::use_future);
+    io.run();
+    const auto first = a.get();
+    const auto second = b.get();
+    const int users =
+        std::holds_alternative<auth::User>(first) + std::holds_alternative<auth::User>(second);
+    CHECK(users == 1);
+    const auto& refused = std::holds_alternative<auth::AuthError>(first) ? first : second;
+    CHECK(error_of(refused).status == 409);
+  }
+  CHECK(w.scalar("SELECT count(*) FROM users") == "5");
+}
+
+TEST_CASE("login by email or username, case-insensitively, gives a new session each time",
+          "[pg][accounts]") {
+  World w;
+  const auto user = value_of(w.signup("Carol", "Carol@Example.com"));
+
+  const auto by_email = w.login("carol@example.COM", true);
+  const auto& first = value_of(by_email);
+  CHECK(first.user.id == user.id);
+  CHECK(first.user.email == "Carol@Example.com");
+  CHECK(first.token.size() == 43);
+  CHECK(is_rfc3339_utc(first.expires_at));
+
+  const auto by_name = w.login("CAROL", false);
+  const auto& second = value_of(by_name);
+  CHECK(second.user.id == user.id);
+  CHECK(second.token != first.token);
+
+  // A username is not an email and the other way round.
+  CHECK(error_of(w.login("carol", true)).code == "invalid_credentials");
+  CHECK(error_of(w.login("carol@example.com", false)).code == "invalid_credentials");
+
+  CHECK(w.scalar("SELECT count(*) FROM sessions") == "2");
+  // Only the token's hash is stored.
+  CHECK(w.scalar("SELECT encode(token_hash, 'hex') FROM sessions ORDER BY created_at, token_hash "
+                 "LIMIT 1")
+            .size() == 64);
+  CHECK(w.accounts.counters().ok == 2);
+  CHECK(w.accounts.counters().sessions_created == 2);
+}
+
+TEST_CASE("a wrong password and an unknown user are the same 401", "[pg][accounts]") {
+  World w;
+  value_of(w.signup("dave", "dave@example.com"));
+  const auto wrong = w.login("dave@example.com", true, "not the password");
+  const auto unknown = w.login("nobody@example.com", true);
+  CHECK(error_of(wrong).status == 401);
+  CHECK(error_of(wrong).code == "invalid_credentials");
+  CHECK(error_of(unknown).status == 401);
+  CHECK(error_of(unknown).code == "invalid_credentials");
+  CHECK(error_of(wrong).detail == error_of(unknown).detail);
+  CHECK(w.accounts.counters().bad_credentials == 2);
+  // Both count against their account key, existing or not.
+  CHECK(w.scalar("SELECT string_agg(key || '=' || failures, ',' ORDER BY key) FROM "
+                 "login_failures") ==
+        "account:dave@example.com=1,account:nobody@example.com=1,address:192.0.2.1=2");
+}
+
+TEST_CASE("a user whose stored hash is unreadable cannot log in", "[pg][accounts]") {
+  World w;
+  value_of(w.signup("erin", "erin@example.com"));
+  w.scalar("UPDATE users SET password_hash = 'plain text' RETURNING 1");
+  CHECK(error_of(w.login("erin", false)).code == "invalid_credentials");
+}
+
+TEST_CASE("after the account's limit, every attempt is 429 until the window passes",
+          "[pg][accounts]") {
+  World w(options({3, 900s}, {100, 900s}));
+  value_of(w.signup("frank", "frank@example.com"));
+
+  // A success clears the account's failures.
+  CHECK(error_of(w.login("frank", false, "wrong password")).status == 401);
+  CHECK(error_of(w.login("frank", false, "wrong password")).status == 401);
+  value_of(w.login("frank", false));
+
+  for (int i = 0; i < 3; ++i)
+    CHECK(error_of(w.login("Frank", false, "wrong password")).status == 401);
+  const auto right = w.login("frank", false);
+  CHECK(error_of(right).status == 429);
+  CHECK(error_of(right).code == "too_many_attempts");
+  CHECK(error_of(right).retry_after > 0);
+  CHECK(error_of(right).retry_after <= 900);
+  CHECK(error_of(w.login("frank", false, "wrong password")).status == 429);
+  // The limit is per identifier as sent, from any address.
+  CHECK(error_of(w.login("frank", false, "correct horse", "198.51.100.7")).status == 429);
+  value_of(w.login("frank@example.com", true));
+  CHECK(w.accounts.counters().limited == 3);
+
+  // Once the window has passed, the account may try again.
+  w.scalar("UPDATE login_failures SET window_start = now() - interval '16 minutes' RETURNING 1");
+  value_of(w.login("frank", false));
+}
+
+TEST_CASE("with 10/15m the 11th attempt is refused", "[pg][accounts]") {
+  World w;
+  value_of(w.signup("grace", "grace@example.com"));
+  for (int i = 0; i < 10; ++i)
+    CHECK(error_of(w.login("grace", false, "wrong password")).status == 401);
+  CHECK(error_of(w.login("grace", false)).status == 429);
+}
+
+TEST_CASE("after the address's limit, every account is refused from that address",
+          "[pg][accounts]") {
+  World w(options({100, 900s}, {3, 600s}));
+  value_of(w.signup("heidi", "heidi@example.com"));
+  for (int i = 0; i < 3; ++i) {
+    const auto attempt = w.login("nobody" + std::to_string(i) + "@example.com", true,
+                                 "correct horse", "203.0.113.9");
+    CHECK(error_of(attempt).status == 401);
+  }
+  const auto refused = w.login("heidi@example.com", true, "correct horse", "203.0.113.9");
+  CHECK(error_of(refused).status == 429);
+  CHECK(error_of(refused).retry_after > 0);
+  CHECK(error_of(refused).retry_after <= 600);
+  value_of(w.login("heidi@example.com", true, "correct horse", "203.0.113.10"));
+}
+
+TEST_CASE("a hash cheaper than configured is upgraded at login", "[pg][accounts]") {
+  World w(options({10, 900s}, {100, 900s}, 3600s, 2000));
+  value_of(auth::Accounts::create_user(w.pool, {"ivan", "ivan@example.com", "correct horse"}, false,
+                                       1000));
+  CHECK(w.scalar("SELECT password_hash FROM users").starts_with("$pbkdf2-sha256$i=1000$"));
+  value_of(w.login("ivan", false));
+  const std::string upgraded = w.scalar("SELECT password_hash FROM users");
+  CHECK(upgraded.starts_with("$pbkdf2-sha256$i=2000$"));
+  const auto parsed = auth::parse_phc(upgraded);
+  REQUIRE(parsed);
+  CHECK(auth::verify_password("correct horse", *parsed));
+  value_of(w.login("ivan@example.com", true));
+  CHECK(w.scalar("SELECT password_hash FROM users") == upgraded);
+}
+
+TEST_CASE("the command-line helpers create users and grant admin", "[pg][accounts]") {
+  World w;
+  const auto admin = auth::Accounts::create_user(
+      w.pool, {"root", "root@example.com", "correct horse"}, true, kIterations);
+  CHECK(value_of(admin).role == "admin");
+  const auto clash =
+      auth::Accounts::create_user(w.pool, {"ROOT", "x@example.com", "correct horse"}, false, 1000);
+  CHECK(error_of(clash).code == "username_taken");
+  CHECK(error_of(auth::Accounts::create_user(w.pool, {"r", "x@example.com", "correct horse"}, false,
+                                             kIterations))
+            .code == "invalid_username");
+  value_of(w.signup("judy", "Judy@example.com"));
+  CHECK(auth::Accounts::grant_admin(w.pool, "judy@EXAMPLE.com"));
+  CHECK_FALSE(auth::Accounts::grant_admin(w.pool, "nobody@example.com"));
+  CHECK(value_of(w.login("judy", false)).user.role == "admin");
+}
+
+TEST_CASE("sessions: authenticate, logout, change password, logout everywhere", "[pg][accounts]") {
+  World w;
+  const auto user = value_of(w.signup("mallory", "mallory@example.com"));
+  const auto one = value_of(w.login("mallory", false));
+  const auto two = value_of(w.login("mallory", false));
+  const auto three = value_of(w.login("mallory", false));
+
+  const auto session = w.authenticate(one.token);
+  REQUIRE(session);
+  CHECK(session->user.id == user.id);
+  CHECK(session->user.username == "mallory");
+  CHECK(session->expires_at == one.expires_at);
+  CHECK(session->token_hash_hex == *auth::token_hash_hex(one.token));
+  CHECK_FALSE(w.authenticate("not a token"));
+  CHECK_FALSE(w.authenticate(auth::new_session_token()));
+
+  CHECK(await(w.accounts.logout(three.token)));
+  CHECK_FALSE(w.authenticate(three.token));
+  CHECK_FALSE(await(w.accounts.logout(three.token)));
+  CHECK_FALSE(await(w.accounts.logout("garbage")));
+
+  const auto wrong = await(w.accounts.change_password(*session, "wrong password", "new password"));
+  CHECK(error_of(wrong).status == 401);
+  CHECK(error_of(wrong).code == "invalid_credentials");
+  const auto weak = await(w.accounts.change_password(*session, "correct horse", "short"));
+  CHECK(error_of(weak).status == 400);
+  CHECK(error_of(weak).code == "invalid_password");
+  CHECK(w.authenticate(two.token));
+
+  const auto changed = await(w.accounts.change_password(*session, "correct horse", "new password"));
+  CHECK(std::holds_alternative<std::monostate>(changed));
+  CHECK(w.authenticate(one.token));
+  CHECK_FALSE(w.authenticate(two.token));
+  CHECK(error_of(w.login("mallory", false)).code == "invalid_credentials");
+  const auto four = value_of(w.login("mallory", false, "new password"));
+
+  await(w.accounts.logout_all(user.id));
+  CHECK_FALSE(w.authenticate(one.token));
+  CHECK_FALSE(w.authenticate(four.token));
+  CHECK(w.scalar("SELECT count(*) FROM sessions") == "0");
+}
+
+TEST_CASE("an expired session is refused and purged", "[pg][accounts]") {
+  World w(options({10, 900s}, {100, 900s}, 1s));
+  value_of(w.signup("niaj", "niaj@example.com"));
+  const auto login = value_of(w.login("niaj", false));
+  CHECK(w.authenticate(login.token));
+  std::this_thread::sleep_for(2s);
+  CHECK_FALSE(w.authenticate(login.token));
+  CHECK(error_of(w.login("niaj", false, "wrong password")).status == 401);
+  w.scalar("UPDATE login_failures SET window_start = now() - interval '1 hour' RETURNING 1");
+  await(w.accounts.purge_expired());
+  CHECK(w.scalar("SELECT count(*) FROM sessions") == "0");
+  CHECK(w.scalar("SELECT count(*) FROM login_failures") == "0");
+}
+
+TEST_CASE("a full hash queue refuses at once with Overloaded", "[pg][accounts][hash_pool]") {
+  auth::HashPool hashes(1, 1);
+  net::io_context io;
+  std::vector<std::future<std::string>> results;
+  for (int i = 0; i < 3; ++i) {
+    auto job = [] { return auth::hash_password("correct horse", 1'000'000); };
+    results.push_back(net::co_spawn(io, hashes.run(std::move(job)), net::use_future));
+  }
+  io.run();
+  int overloaded = 0;
+  int hashed = 0;
+  for (auto& result : results) {
+    std::string hash;
+    try {
+      hash = result.get();
+    } catch (const auth::Overloaded&) {
+      ++overloaded;
+      continue;
+    }
+    CHECK(hash.starts_with("$pbkdf2-sha256$i=1000000$"));
+    ++hashed;
+  }
+  CHECK(hashed == 2);
+  CHECK(overloaded == 1);
+  CHECK(hashes.running() == 0);
+  CHECK(hashes.waiting() == 0);
+}
+
+TEST_CASE("a hash pool passes exceptions back and refuses work once stopped",
+          "[pg][accounts][hash_pool]") {
+  auth::HashPool hashes(2, 0);
+  auto failing = [&hashes]() -> net::awaitable<int> {
+    auto job = []() -> int { throw std::invalid_argument("no"); };
+    co_return co_await hashes.run(std::move(job));
+  };
+  CHECK_THROWS_AS(await(failing()), std::invalid_argument);
+  auto ok = [&hashes]() -> net::awaitable<int> {
+    auto job = [] { return 7; };
+    co_return co_await hashes.run(std::move(job));
+  };
+  CHECK(await(ok()) == 7);
+  hashes.stop();
+  CHECK_THROWS_AS(await(ok()), auth::Overloaded);
+}
+
+TEST_CASE("hash threads run at the niceness asked for", "[pg][accounts][hash_pool]") {
+  const int own = ::getpriority(PRIO_PROCESS, 0);
+  auth::HashPool hashes(1, 0, 7);
+  auto niceness = [&hashes]() -> net::awaitable<int> {
+    auto job = [] { return ::getpriority(PRIO_PROCESS, static_cast<id_t>(::gettid())); };
+    co_return co_await hashes.run(std::move(job));
+  };
+  // Lowering one's niceness needs privileges; raising it never does.
+  CHECK(await(niceness()) == std::max(own, 7));
+  CHECK(::getpriority(PRIO_PROCESS, 0) == own);
+}
+
+TEST_CASE("logins past the hash queue are counted as overloaded", "[pg][accounts][hash_pool]") {
+  World w(options(), 1, 1);
+  net::io_context io;
+  // Holds the only hash thread until both logins have asked for it: one waits, one is refused.
+  std::promise<void> release;
+  auto released = release.get_future().share();
+  auto blocker = [released] {
+    released.wait();
+    return 0;
+  };
+  auto blocked = net::co_spawn(io, w.hashes.run(std::move(blocker)), net::use_future);
+  std::vector<std::future<auth::Outcome<auth::LoginResult>>> results;
+  for (int i = 0; i < 2; ++i) {
+    results.push_back(net::co_spawn(io,
+                                    w.accounts.login({"ghost" + std::to_string(i) + "@example.com",
+                                                      true, "correct horse", "192.0.2.1"}),
+                                    net::use_future));
+  }
+  std::thread runner([&io] { io.run(); });
+  const auto give_up = std::chrono::steady_clock::now() + 10s;
+  while (w.accounts.counters().overloaded == 0 && std::chrono::steady_clock::now() < give_up) {
+    std::this_thread::sleep_for(10ms);
+  }
+  CHECK(w.hashes.waiting() == 1);
+  release.set_value();
+  runner.join();
+
+  CHECK(blocked.get() == 0);
+  int overloaded = 0;
+  for (auto& result : results) {
+    std::optional<auth::Outcome<auth::LoginResult>> outcome;
+    try {
+      outcome = result.get();
+    } catch (const auth::Overloaded&) {
+      ++overloaded;
+      continue;
+    }
+    CHECK(error_of(*outcome).code == "invalid_credentials");
+  }
+  CHECK(overloaded == 1);
+  CHECK(w.accounts.counters().overloaded == 1);
+  CHECK(w.accounts.counters().bad_credentials == 1);
+}
