@@ -34,14 +34,19 @@ auth::AccountsOptions options(auth::RateLimitSetting account = {10, 900s},
   return {iterations, ttl, account, address};
 }
 
-// Runs one coroutine to its end on a fresh io_context; exceptions come out of get() here, on the
-// test's thread.
+// Runs one coroutine to its end on io; exceptions come out of get() here, on the test's thread.
 template <class T>
-T await(net::awaitable<T> coroutine) {
-  net::io_context io;
+T await(net::io_context& io, net::awaitable<T> coroutine) {
+  io.restart();
   auto future = net::co_spawn(io, std::move(coroutine), net::use_future);
   io.run();
   return future.get();
+}
+
+template <class T>
+T await(net::awaitable<T> coroutine) {
+  net::io_context io;
+  return await(io, std::move(coroutine));
 }
 
 struct World {
@@ -52,6 +57,11 @@ struct World {
         db(pool, 4, 256),
         hashes(hash_threads, hash_queue),
         accounts(db, hashes, accounts_options) {}
+
+  template <class T>
+  T await(net::awaitable<T> coroutine) {
+    return ::await(io, std::move(coroutine));
+  }
 
   auth::Outcome<auth::User> signup(std::string username, std::string email,
                                    std::string password = "correct horse") {
@@ -75,6 +85,9 @@ struct World {
     return tx.exec(query)[0][0].as<std::string>();
   }
 
+  // Declared first, so destroyed last: a DB thread may still be letting go of a finished call
+  // (its timer belongs to this context) after run() has returned.
+  net::io_context io;
   std::string url;
   db::ConnectionPool pool;
   db::DbExecutor db;
@@ -171,12 +184,12 @@ TEST_CASE("two identical signups at once give one user and one 409", "[pg][accou
   World w;
   for (int round = 0; round < 5; ++round) {
     const std::string name = "racer" + std::to_string(round);
-    net::io_context io;
-    auto a = net::co_spawn(io, w.accounts.signup({name, name + "@example.com", "password1"}),
+    w.io.restart();
+    auto a = net::co_spawn(w.io, w.accounts.signup({name, name + "@example.com", "password1"}),
                            net::use_future);
-    auto b = net::co_spawn(io, w.accounts.signup({name, name + "@example.com", "password1"}),
+    auto b = net::co_spawn(w.io, w.accounts.signup({name, name + "@example.com", "password1"}),
                            net::use_future);
-    io.run();
+    w.io.run();
     const auto first = a.get();
     const auto second = b.get();
     const int users =
@@ -342,27 +355,29 @@ TEST_CASE("sessions: authenticate, logout, change password, logout everywhere", 
   CHECK_FALSE(w.authenticate("not a token"));
   CHECK_FALSE(w.authenticate(auth::new_session_token()));
 
-  CHECK(await(w.accounts.logout(three.token)));
+  CHECK(w.await(w.accounts.logout(three.token)));
   CHECK_FALSE(w.authenticate(three.token));
-  CHECK_FALSE(await(w.accounts.logout(three.token)));
-  CHECK_FALSE(await(w.accounts.logout("garbage")));
+  CHECK_FALSE(w.await(w.accounts.logout(three.token)));
+  CHECK_FALSE(w.await(w.accounts.logout("garbage")));
 
-  const auto wrong = await(w.accounts.change_password(*session, "wrong password", "new password"));
+  const auto wrong =
+      w.await(w.accounts.change_password(*session, "wrong password", "new password"));
   CHECK(error_of(wrong).status == 401);
   CHECK(error_of(wrong).code == "invalid_credentials");
-  const auto weak = await(w.accounts.change_password(*session, "correct horse", "short"));
+  const auto weak = w.await(w.accounts.change_password(*session, "correct horse", "short"));
   CHECK(error_of(weak).status == 400);
   CHECK(error_of(weak).code == "invalid_password");
   CHECK(w.authenticate(two.token));
 
-  const auto changed = await(w.accounts.change_password(*session, "correct horse", "new password"));
+  const auto changed =
+      w.await(w.accounts.change_password(*session, "correct horse", "new password"));
   CHECK(std::holds_alternative<std::monostate>(changed));
   CHECK(w.authenticate(one.token));
   CHECK_FALSE(w.authenticate(two.token));
   CHECK(error_of(w.login("mallory", false)).code == "invalid_credentials");
   const auto four = value_of(w.login("mallory", false, "new password"));
 
-  await(w.accounts.logout_all(user.id));
+  w.await(w.accounts.logout_all(user.id));
   CHECK_FALSE(w.authenticate(one.token));
   CHECK_FALSE(w.authenticate(four.token));
   CHECK(w.scalar("SELECT count(*) FROM sessions") == "0");
@@ -377,7 +392,7 @@ TEST_CASE("an expired session is refused and purged", "[pg][accounts]") {
   CHECK_FALSE(w.authenticate(login.token));
   CHECK(error_of(w.login("niaj", false, "wrong password")).status == 401);
   w.scalar("UPDATE login_failures SET window_start = now() - interval '1 hour' RETURNING 1");
-  await(w.accounts.purge_expired());
+  w.await(w.accounts.purge_expired());
   CHECK(w.scalar("SELECT count(*) FROM sessions") == "0");
   CHECK(w.scalar("SELECT count(*) FROM login_failures") == "0");
 }
@@ -441,7 +456,7 @@ TEST_CASE("hash threads run at the niceness asked for", "[pg][accounts][hash_poo
 
 TEST_CASE("logins past the hash queue are counted as overloaded", "[pg][accounts][hash_pool]") {
   World w(options(), 1, 1);
-  net::io_context io;
+  net::io_context& io = w.io;
   // Holds the only hash thread until both logins have asked for it: one waits, one is refused.
   std::promise<void> release;
   auto released = release.get_future().share();
