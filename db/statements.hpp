@@ -22,6 +22,7 @@ inline constexpr Statement kSetStatementTimeout{
 inline constexpr Statement kPing{"ping", "SELECT 1"};
 
 inline constexpr Statement kAdvisoryLock{"advisory_lock", "SELECT pg_advisory_lock($1)"};
+inline constexpr Statement kTryAdvisoryLock{"try_advisory_lock", "SELECT pg_try_advisory_lock($1)"};
 inline constexpr Statement kAdvisoryUnlock{"advisory_unlock", "SELECT pg_advisory_unlock($1)"};
 inline constexpr Statement kCreateMigrationsTable{
     "create_migrations_table",
@@ -124,6 +125,32 @@ inline constexpr Statement kLatestBackup{
     "latest_backup", "SELECT " AUTHD_SQL_BACKUP_COLUMNS " FROM backups ORDER BY id DESC LIMIT 1"};
 inline constexpr Statement kBackupById{
     "backup_by_id", "SELECT " AUTHD_SQL_BACKUP_COLUMNS " FROM backups WHERE id = $1"};
+
+inline constexpr Statement kBeginSnapshot{"begin_snapshot",
+                                          "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"};
+inline constexpr Statement kCommit{"commit", "COMMIT"};
+
+// Restore: rows are checked in a temporary table before they touch users.
+inline constexpr Statement kCreateRestoreTable{
+    "create_restore_table",
+    "CREATE TEMP TABLE restore_users (id bigint, username text, email text, password_hash text, "
+    "role text, created_at timestamptz) ON COMMIT DROP"};
+inline constexpr Statement kFirstRestoreClash{
+    "first_restore_clash",
+    "SELECT r.id, r.username, r.email FROM restore_users r WHERE "
+    "EXISTS (SELECT 1 FROM users u WHERE u.id = r.id) OR "
+    "EXISTS (SELECT 1 FROM users u WHERE lower(u.username) = lower(r.username)) OR "
+    "EXISTS (SELECT 1 FROM users u WHERE lower(u.email) = lower(r.email)) "
+    "ORDER BY r.id LIMIT 1"};
+inline constexpr Statement kInsertRestored{
+    "insert_restored",
+    "INSERT INTO users (id, username, email, password_hash, role, created_at) "
+    "OVERRIDING SYSTEM VALUE SELECT id, username, email, password_hash, role, created_at "
+    "FROM restore_users ORDER BY id"};
+inline constexpr Statement kMoveUserIds{
+    "move_user_ids",
+    "SELECT setval(pg_get_serial_sequence('users', 'id'), (SELECT coalesce(max(id), 0) + 1 "
+    "FROM users), false)"};
 
 // The backup itself: PostgreSQL writes the CSV.
 inline constexpr Statement kDumpUsers{

@@ -1,5 +1,7 @@
 #include "server/routes.hpp"
 
+#include <charconv>
+
 #include <openssl/crypto.h>
 #include <openssl/sha.h>
 
@@ -190,16 +192,18 @@ net::awaitable<std::optional<Response>> require_admin(App& app, const Request& r
 
 net::awaitable<Response> signup(App& app, std::string username, std::string email,
                                 std::string password) {
-  auto outcome =
-      co_await app.accounts.signup({std::move(username), std::move(email), std::move(password)});
+  // Named first: GCC 12 destroys a braced temporary coroutine argument twice.
+  auth::SignupRequest signup_request{std::move(username), std::move(email), std::move(password)};
+  auto outcome = co_await app.accounts.signup(std::move(signup_request));
   if (auto* error = std::get_if<auth::AuthError>(&outcome)) co_return from_error(*error);
   co_return json_of(201, {{"user", user_json(std::get<auth::User>(outcome))}});
 }
 
 net::awaitable<Response> login(App& app, const Request& request, std::string identifier,
                                bool by_email, std::string password) {
-  auto outcome = co_await app.accounts.login(
-      {std::move(identifier), by_email, std::move(password), client_address(app, request)});
+  auth::Credentials credentials{std::move(identifier), by_email, std::move(password),
+                                client_address(app, request)};
+  auto outcome = co_await app.accounts.login(std::move(credentials));
   if (auto* error = std::get_if<auth::AuthError>(&outcome)) co_return from_error(*error);
   const auto& result = std::get<auth::LoginResult>(outcome);
   Response response = json_of(200, {{"user", user_json(result.user)},
@@ -249,7 +253,8 @@ Response cleared_cookie(const App& app, const Request& request, Response respons
 
 net::awaitable<Response> logout(App& app, const Request& request, bool legacy) {
   const auto token = token_of(request);
-  const bool ended = token && co_await app.accounts.logout(*token);
+  bool ended = false;
+  if (token) ended = co_await app.accounts.logout(*token);
   if (legacy) {
     co_return cleared_cookie(app, request, json_of(200, {{"status", "logged_out"}}));
   }
@@ -301,10 +306,13 @@ net::awaitable<Response> create_backup(App& app, const Request& request) {
   if (auto refused = co_await require_admin(app, request)) co_return std::move(*refused);
   if (app.backup_running.exchange(true)) co_return backup_busy();
   // Cleared however the backup ends.
-  std::shared_ptr<void> clear(nullptr, [&app](void*) { app.backup_running = false; });
+  struct Clear {
+    App& app;
+    ~Clear() { app.backup_running = false; }
+  } clear{app};
+  auto create = [&app](pqxx::connection& c) { return app.backups.create(c); };
   try {
-    auto info =
-        co_await app.backup_db.run([&app](pqxx::connection& c) { return app.backups.create(c); });
+    auto info = co_await app.backup_db.run(std::move(create));
     co_return json_response(201, backup::to_json(info));
   } catch (const backup::BackupInProgress&) {
     // Another instance holds the backup lock.
@@ -314,8 +322,8 @@ net::awaitable<Response> create_backup(App& app, const Request& request) {
 
 net::awaitable<Response> list_backups(App& app, const Request& request) {
   if (auto refused = co_await require_admin(app, request)) co_return std::move(*refused);
-  auto all =
-      co_await app.db.run([](pqxx::connection& c) { return backup::BackupService::list(c); });
+  auto query = [](pqxx::connection& c) { return backup::BackupService::list(c); };
+  auto all = co_await app.db.run(std::move(query));
   std::string body = "{\"backups\":[";
   for (std::size_t i = 0; i < all.size(); ++i) {
     if (i > 0) body += ',';
@@ -338,9 +346,10 @@ net::awaitable<Response> download_backup(App& app, const Request& request,
     }
     id = value;
   }
-  auto info = co_await app.db.run([id](pqxx::connection& c) {
+  auto query = [id](pqxx::connection& c) {
     return id ? backup::BackupService::find(c, *id) : backup::BackupService::latest(c);
-  });
+  };
+  auto info = co_await app.db.run(std::move(query));
   if (!info) co_return problem(404, "backup_not_found", "There is no such backup yet.");
   Response response;
   response.content_type = "text/csv; charset=utf-8";
@@ -350,12 +359,11 @@ net::awaitable<Response> download_backup(App& app, const Request& request,
 
 net::awaitable<Response> readyz(App& app) {
   try {
-    co_await app.db.run(
-        [](pqxx::connection& c) {
-          pqxx::nontransaction tx(c);
-          tx.exec_prepared(std::string(db::sql::kPing.name));
-        },
-        std::chrono::milliseconds(900));
+    auto ping = [](pqxx::connection& c) {
+      pqxx::nontransaction tx(c);
+      tx.exec_prepared(std::string(db::sql::kPing.name));
+    };
+    co_await app.db.run(std::move(ping), std::chrono::milliseconds(900));
     co_return json_of(200, {{"status", "ready"}});
   } catch (const std::exception&) {
     co_return problem(503, "database_unavailable", "PostgreSQL does not answer.", 1);
@@ -457,7 +465,9 @@ net::awaitable<Handled> handle_request(App& app, const Request& request) {
   const auto route = static_cast<std::size_t>(match.id);
   std::exception_ptr failure;
   try {
-    co_return Handled{co_await dispatch(app, request, match), route, match.name};
+    // Awaited into a named value first: GCC 12 mishandles co_await inside an aggregate.
+    Response response = co_await dispatch(app, request, match);
+    co_return Handled{std::move(response), route, match.name};
   } catch (...) {
     failure = std::current_exception();
   }

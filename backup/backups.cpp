@@ -1,0 +1,290 @@
+#include "backup/backups.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <array>
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+#include <filesystem>
+#include <memory>
+#include <random>
+
+#include <libpq-fe.h>
+#include <openssl/evp.h>
+#include <boost/json/serialize.hpp>
+#include <boost/json/value.hpp>
+#include <pqxx/nontransaction>
+#include <pqxx/result>
+
+#include "db/statements.hpp"
+
+namespace authd::backup {
+namespace {
+
+namespace sql = db::sql;
+constexpr std::int64_t kBackupLock = 0x61757468640002;
+constexpr std::size_t kChunkBytes = 1 << 20;
+
+struct PgConnCloser {
+  void operator()(PGconn* c) const { PQfinish(c); }
+};
+struct PgResultCloser {
+  void operator()(PGresult* r) const { PQclear(r); }
+};
+using PgConn = std::unique_ptr<PGconn, PgConnCloser>;
+using PgResult = std::unique_ptr<PGresult, PgResultCloser>;
+
+struct MdCtxCloser {
+  void operator()(EVP_MD_CTX* c) const { EVP_MD_CTX_free(c); }
+};
+
+const EVP_MD* sha256() {
+  static const EVP_MD* const md = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+  return md;
+}
+
+std::string hex(const unsigned char* data, std::size_t size) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string out;
+  for (std::size_t i = 0; i < size; ++i) {
+    out += kDigits[data[i] >> 4];
+    out += kDigits[data[i] & 0xf];
+  }
+  return out;
+}
+
+// Removes a file on scope exit unless released: nothing half-written stays behind.
+class FileGuard {
+ public:
+  explicit FileGuard(std::string path) : path_(std::move(path)) {}
+  ~FileGuard() {
+    if (!path_.empty()) ::unlink(path_.c_str());
+  }
+  void release() { path_.clear(); }
+
+ private:
+  std::string path_;
+};
+
+void write_all(int fd, const std::string& data) {
+  std::size_t done = 0;
+  while (done < data.size()) {
+    const ssize_t n = ::write(fd, data.data() + done, data.size() - done);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      throw std::runtime_error("backup: writing the file failed");
+    }
+    done += static_cast<std::size_t>(n);
+  }
+}
+
+void fsync_path(const std::string& path, int flags) {
+  const int fd = ::open(path.c_str(), flags);
+  if (fd < 0) throw std::runtime_error("backup: cannot open " + path + " to sync it");
+  const int rc = ::fsync(fd);
+  ::close(fd);
+  if (rc != 0) throw std::runtime_error("backup: fsync failed");
+}
+
+std::string file_name() {
+  const std::time_t now = std::time(nullptr);
+  std::tm utc{};
+  gmtime_r(&now, &utc);
+  char stamp[32];
+  std::strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", &utc);
+  std::random_device random;
+  char suffix[16];
+  std::snprintf(suffix, sizeof(suffix), "%06x", random() & 0xffffff);
+  return std::string("users-") + stamp + "-" + suffix + ".csv";
+}
+
+BackupInfo from_row(const pqxx::row& row) {
+  BackupInfo info;
+  info.id = row[0].as<std::int64_t>();
+  info.file = row[1].as<std::string>();
+  info.rows = row[2].as<std::int64_t>();
+  info.bytes = row[3].as<std::int64_t>();
+  info.sha256 = row[4].as<std::string>();
+  info.created_at = row[5].as<std::string>();
+  info.duration_ms = row[6].as<std::int64_t>();
+  return info;
+}
+
+}  // namespace
+
+std::string to_json(const BackupInfo& info) {
+  return boost::json::serialize(boost::json::object{{"id", info.id},
+                                                    {"file", info.file},
+                                                    {"rows", info.rows},
+                                                    {"bytes", info.bytes},
+                                                    {"sha256", info.sha256},
+                                                    {"created_at", info.created_at},
+                                                    {"duration_ms", info.duration_ms}});
+}
+
+BackupService::BackupService(std::string database_url, std::string backup_dir)
+    : database_url_(std::move(database_url)), backup_dir_(std::move(backup_dir)) {}
+
+std::string BackupService::path_of(const BackupInfo& info) const {
+  return backup_dir_ + "/" + info.file;
+}
+
+BackupInfo BackupService::create(pqxx::connection& metadata, const ProgressFn& progress) {
+  std::unique_lock local(running_, std::try_to_lock);
+  if (!local) throw BackupInProgress("another backup is being written");
+  {
+    pqxx::nontransaction tx(metadata);
+    const auto got = tx.exec_params(std::string(sql::kTryAdvisoryLock.text), kBackupLock);
+    if (!got[0][0].as<bool>()) throw BackupInProgress("another instance is writing a backup");
+  }
+  const auto unlock = [&metadata] {
+    try {
+      pqxx::nontransaction tx(metadata);
+      tx.exec_params(std::string(sql::kAdvisoryUnlock.text), kBackupLock);
+    } catch (const std::exception&) {
+      // A broken connection has released the lock with its session.
+    }
+  };
+  const auto started = std::chrono::steady_clock::now();
+  try {
+    BackupInfo written = write_file(progress);
+    const std::string path = path_of(written);
+    FileGuard remove_unless_recorded(path);
+    pqxx::nontransaction tx(metadata);
+    const auto duration = std::chrono::duration_cast<std::chrono::milliseconds>(
+                              std::chrono::steady_clock::now() - started)
+                              .count();
+    const auto row =
+        tx.exec_params1(std::string(sql::kInsertBackup.text), written.file, written.rows,
+                        written.bytes, written.sha256, static_cast<std::int64_t>(duration));
+    remove_unless_recorded.release();
+    unlock();
+    ++made_;
+    return from_row(row);
+  } catch (...) {
+    unlock();
+    ++failed_;
+    throw;
+  }
+}
+
+BackupInfo BackupService::write_file(const ProgressFn& progress) {
+  std::filesystem::create_directories(backup_dir_);
+  PgConn conn(PQconnectdb(database_url_.c_str()));
+  if (!conn || PQstatus(conn.get()) != CONNECTION_OK) {
+    throw std::runtime_error("backup: cannot connect to PostgreSQL");
+  }
+  // One snapshot for the whole COPY.
+  PgResult begin(PQexec(conn.get(), std::string(sql::kBeginSnapshot.text).c_str()));
+  if (PQresultStatus(begin.get()) != PGRES_COMMAND_OK) {
+    throw std::runtime_error("backup: cannot start the snapshot");
+  }
+  PgResult copy(PQexec(conn.get(), std::string(sql::kDumpUsers.text).c_str()));
+  if (PQresultStatus(copy.get()) != PGRES_COPY_OUT) {
+    throw std::runtime_error("backup: COPY did not start");
+  }
+
+  const std::string name = file_name();
+  const std::string temp = backup_dir_ + "/." + name + ".tmp";
+  const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0) throw std::runtime_error("backup: cannot create a file in the backup directory");
+  FileGuard remove_temp(temp);
+  std::unique_ptr<int, void (*)(int*)> close_fd(new int(fd), [](int* f) {
+    ::close(*f);
+    delete f;
+  });
+
+  std::unique_ptr<EVP_MD_CTX, MdCtxCloser> digest(EVP_MD_CTX_new());
+  EVP_DigestInit_ex(digest.get(), sha256(), nullptr);
+  std::string chunk;
+  chunk.reserve(kChunkBytes + 65536);
+  std::int64_t messages = 0;
+  std::int64_t bytes = 0;
+  const auto started = std::chrono::steady_clock::now();
+  auto last_report = started;
+  const auto flush = [&] {
+    EVP_DigestUpdate(digest.get(), chunk.data(), chunk.size());
+    write_all(fd, chunk);
+    chunk.clear();
+  };
+  for (;;) {
+    char* data = nullptr;
+    const int n = PQgetCopyData(conn.get(), &data, 0);
+    if (n > 0) {
+      // PostgreSQL sends one CopyData message per CSV line: the header, then one per user.
+      chunk.append(data, static_cast<std::size_t>(n));
+      PQfreemem(data);
+      ++messages;
+      bytes += n;
+      if (chunk.size() >= kChunkBytes) {
+        flush();
+        const auto now = std::chrono::steady_clock::now();
+        if (progress && now - last_report > std::chrono::milliseconds(500)) {
+          last_report = now;
+          progress(
+              {messages - 1, bytes, std::chrono::duration<double>(now - started).count(), false});
+        }
+      }
+      continue;
+    }
+    if (n == -1) break;
+    throw std::runtime_error("backup: the COPY stream broke off");
+  }
+  PgResult end(PQgetResult(conn.get()));
+  if (PQresultStatus(end.get()) != PGRES_COMMAND_OK) {
+    throw std::runtime_error("backup: COPY did not complete");
+  }
+  flush();
+  if (::fsync(fd) != 0) throw std::runtime_error("backup: fsync failed");
+  close_fd.reset();
+
+  unsigned char sum[EVP_MAX_MD_SIZE];
+  unsigned int sum_size = 0;
+  EVP_DigestFinal_ex(digest.get(), sum, &sum_size);
+  const std::string final_path = backup_dir_ + "/" + name;
+  if (::rename(temp.c_str(), final_path.c_str()) != 0) {
+    throw std::runtime_error("backup: cannot move the file into place");
+  }
+  remove_temp.release();
+  FileGuard remove_final(final_path);
+  fsync_path(backup_dir_, O_RDONLY | O_DIRECTORY);
+  remove_final.release();
+
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  if (progress) progress({messages - 1, bytes, seconds, true});
+  BackupInfo info;
+  info.file = name;
+  info.rows = std::max<std::int64_t>(messages - 1, 0);
+  info.bytes = bytes;
+  info.sha256 = hex(sum, sum_size);
+  return info;
+}
+
+std::vector<BackupInfo> BackupService::list(pqxx::connection& c) {
+  pqxx::nontransaction tx(c);
+  std::vector<BackupInfo> out;
+  for (const auto& row : tx.exec_prepared(std::string(sql::kListBackups.name))) {
+    out.push_back(from_row(row));
+  }
+  return out;
+}
+
+std::optional<BackupInfo> BackupService::latest(pqxx::connection& c) {
+  pqxx::nontransaction tx(c);
+  const auto result = tx.exec_prepared(std::string(sql::kLatestBackup.name));
+  if (result.empty()) return std::nullopt;
+  return from_row(result[0]);
+}
+
+std::optional<BackupInfo> BackupService::find(pqxx::connection& c, std::int64_t id) {
+  pqxx::nontransaction tx(c);
+  const auto result = tx.exec_prepared(std::string(sql::kBackupById.name), id);
+  if (result.empty()) return std::nullopt;
+  return from_row(result[0]);
+}
+
+}  // namespace authd::backup

@@ -1,0 +1,70 @@
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include <pqxx/connection>
+
+namespace authd::backup {
+
+struct BackupInfo {
+  std::int64_t id = 0;
+  std::string file;  // name inside the backup directory
+  std::int64_t rows = 0;
+  std::int64_t bytes = 0;
+  std::string sha256;  // lower-case hex
+  std::string created_at;
+  std::int64_t duration_ms = 0;
+};
+
+// {"id","file","rows","bytes","sha256","created_at","duration_ms"}
+std::string to_json(const BackupInfo& info);
+
+struct Progress {
+  std::int64_t rows = 0;
+  std::int64_t bytes = 0;
+  double seconds = 0;
+  bool done = false;
+};
+using ProgressFn = std::function<void(const Progress&)>;
+
+// Another backup is being written, here or by another instance sharing the database.
+class BackupInProgress : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// Writes backups: PostgreSQL produces the CSV with COPY on a connection of the backup's own, and
+// the file appears whole or not at all. Blocking: run it on a thread of its own.
+class BackupService {
+ public:
+  BackupService(std::string database_url, std::string backup_dir);
+
+  // metadata: where the backups row goes (and the lock that keeps instances apart).
+  BackupInfo create(pqxx::connection& metadata, const ProgressFn& progress = {});
+
+  static std::vector<BackupInfo> list(pqxx::connection& c);  // newest first
+  static std::optional<BackupInfo> latest(pqxx::connection& c);
+  static std::optional<BackupInfo> find(pqxx::connection& c, std::int64_t id);
+
+  std::string path_of(const BackupInfo& info) const;
+  std::uint64_t made() const { return made_.load(); }
+  std::uint64_t failed() const { return failed_.load(); }
+
+ private:
+  BackupInfo write_file(const ProgressFn& progress);
+
+  std::string database_url_;
+  std::string backup_dir_;
+  std::mutex running_;
+  std::atomic<std::uint64_t> made_{0};
+  std::atomic<std::uint64_t> failed_{0};
+};
+
+}  // namespace authd::backup
