@@ -124,10 +124,11 @@ auto DbExecutor::run(F fn, std::chrono::milliseconds timeout)
         taken.emplace(std::move(*state->handler));
         state->handler.reset();
       }
-      net::dispatch(executor, [state, h = std::move(*taken), error, v = std::move(value)]() mutable {
-        state->timer.cancel();
-        std::move(h)(error, std::move(v));
-      });
+      net::dispatch(executor,
+                    [state, h = std::move(*taken), error, v = std::move(value)]() mutable {
+                      state->timer.cancel();
+                      std::move(h)(error, std::move(v));
+                    });
     };
     if (timeout.count() > 0) {
       state->timer.expires_after(timeout);
@@ -140,8 +141,17 @@ auto DbExecutor::run(F fn, std::chrono::milliseconds timeout)
     auto work = net::make_work_guard(executor);
     auto job = [this, deadline, fn = std::move(fn), complete,
                 work = std::move(work)](std::exception_ptr rejected) mutable {
+      // The completion's state owns a timer of the caller's executor: release it before the
+      // work guard, so it never outlives the caller's io_context.
+      const auto finish = [&](std::exception_ptr error, std::optional<Value> value) {
+        {
+          auto done = std::move(complete);
+          done(error, std::move(value));
+        }
+        work.reset();
+      };
       if (rejected) {
-        complete(rejected, std::nullopt);
+        finish(rejected, std::nullopt);
         return;
       }
       std::exception_ptr error;
@@ -159,7 +169,7 @@ auto DbExecutor::run(F fn, std::chrono::milliseconds timeout)
       } catch (...) {
         error = std::current_exception();
       }
-      complete(error, std::move(value));
+      finish(error, std::move(value));
     };
     submit(std::make_unique<JobImpl<decltype(job)>>(std::move(job)));
   };

@@ -47,10 +47,14 @@ Apply number(T Config::*field, T min, T max) {
   };
 }
 
+// An empty value means unset, so a compose file can pass a variable through unconditionally.
 Apply optional_text(std::optional<std::string> Config::*field) {
   return [=](Config& c, const std::string& v) {
-    if (v.empty()) return false;
-    c.*field = v;
+    if (v.empty()) {
+      c.*field = std::nullopt;
+    } else {
+      c.*field = v;
+    }
     return true;
   };
 }

@@ -4,6 +4,7 @@
 #include <thread>
 
 #include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
 
 #include "tests/support/http_client.hpp"
 #include "tests/support/pg.hpp"
@@ -24,14 +25,17 @@ std::string cookie_of(const HttpResponse& response) {
 
 std::string signup_body(const std::string& username, const std::string& email,
                         const std::string& password = "correct horse") {
-  return json::serialize(json::object{{"username", username}, {"email", email}, {"password", password}});
+  return json::serialize(
+      json::object{{"username", username}, {"email", email}, {"password", password}});
 }
 
 std::string token_of(const HttpResponse& response) {
   return std::string(json::parse(response.body).at("token").as_string());
 }
 
-Headers bearer(const std::string& token) { return {{"Authorization", "Bearer " + token}}; }
+Headers bearer(const std::string& token) {
+  return {{"Authorization", "Bearer " + token}};
+}
 
 std::string code_of(const HttpResponse& response) {
   return std::string(json::parse(response.body).at("code").as_string());
@@ -152,8 +156,8 @@ TEST_CASE("login by email or username; wrong password and unknown user look the 
   AuthdServer server(fresh_database_url());
   const auto port = server.port();
   REQUIRE(http(port, "POST", "/api/v1/signup", signup_body("carol", "carol@ex.com")).status == 201);
-  const auto by_email = http(port, "POST", "/api/v1/login",
-                             R"({"email":"CAROL@ex.com","password":"correct horse"})");
+  const auto by_email =
+      http(port, "POST", "/api/v1/login", R"({"email":"CAROL@ex.com","password":"correct horse"})");
   CHECK(by_email.status == 200);
   const auto body = json::parse(by_email.body);
   CHECK(body.at("token").as_string().size() == 43);
@@ -214,8 +218,7 @@ TEST_CASE("logout, me, password and logout-all answer as API.md says", "[e2e][ac
   CHECK(http(port, "GET", "/api/v1/me", "", bearer("garbage")).status == 401);
 
   CHECK(http(port, "POST", "/api/v1/password",
-             R"({"current_password":"wrong horse","new_password":"battery staple"})",
-             bearer(first))
+             R"({"current_password":"wrong horse","new_password":"battery staple"})", bearer(first))
             .status == 401);
   CHECK(http(port, "POST", "/api/v1/password",
              R"({"current_password":"correct horse","new_password":"short"})", bearer(first))
@@ -255,8 +258,8 @@ TEST_CASE("a session made on one instance works on another; a logout on either e
   AuthdServer a(url);
   AuthdServer b(url);
   REQUIRE(http(a.port(), "POST", "/api/v1/signup", signup_body("fay", "fay@ex.com")).status == 201);
-  const std::string token = token_of(http(
-      a.port(), "POST", "/api/v1/login", R"({"username":"fay","password":"correct horse"})"));
+  const std::string token = token_of(
+      http(a.port(), "POST", "/api/v1/login", R"({"username":"fay","password":"correct horse"})"));
   CHECK(http(b.port(), "GET", "/api/v1/me", "", bearer(token)).status == 200);
   CHECK(http(b.port(), "POST", "/api/v1/logout", "", bearer(token)).status == 204);
   CHECK(http(a.port(), "GET", "/api/v1/me", "", bearer(token)).status == 401);
@@ -338,8 +341,9 @@ TEST_CASE("a stored hash with fewer iterations is upgraded at the next login", "
   const auto url = fresh_database_url();
   {
     AuthdServer old_cost(url, {{"AUTHD_PBKDF2_ITERATIONS", "1000"}});
-    REQUIRE(http(old_cost.port(), "POST", "/api/v1/signup", signup_body("hal", "hal@ex.com"))
-                .status == 201);
+    REQUIRE(
+        http(old_cost.port(), "POST", "/api/v1/signup", signup_body("hal", "hal@ex.com")).status ==
+        201);
   }
   AuthdServer new_cost(url, {{"AUTHD_PBKDF2_ITERATIONS", "2000"}});
   const auto login = R"({"username":"hal","password":"correct horse"})";
@@ -352,13 +356,15 @@ TEST_CASE("a stored hash with fewer iterations is upgraded at the next login", "
 TEST_CASE("the user commands create users and grant admin, password from stdin",
           "[e2e][accounts]") {
   const auto url = fresh_database_url();
-  const auto created = run(AUTHD_BINARY, {"user", "create", "--username", "ivy", "--email", "ivy@ex.com"},
-                           base_env(url), "stdin password\n");
+  const auto created =
+      run(AUTHD_BINARY, {"user", "create", "--username", "ivy", "--email", "ivy@ex.com"},
+          base_env(url), "stdin password\n");
   CHECK(created.code == 0);
   CHECK_THAT(created.output, Catch::Contains("\"role\":\"user\""));
   CHECK_THAT(created.output, !Catch::Contains("stdin password"));
-  const auto duplicate = run(AUTHD_BINARY, {"user", "create", "--username", "ivy", "--email", "x@ex.com"},
-                             base_env(url), "stdin password\n");
+  const auto duplicate =
+      run(AUTHD_BINARY, {"user", "create", "--username", "ivy", "--email", "x@ex.com"},
+          base_env(url), "stdin password\n");
   CHECK(duplicate.code == 1);
   CHECK(run(AUTHD_BINARY, {"user", "grant-admin", "IVY@ex.com"}, base_env(url)).code == 0);
   CHECK(run(AUTHD_BINARY, {"user", "grant-admin", "nobody@ex.com"}, base_env(url)).code == 1);

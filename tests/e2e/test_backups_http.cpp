@@ -33,8 +33,7 @@ void signup(unsigned short port, const std::string& name) {
 
 }  // namespace
 
-TEST_CASE("backups need an admin: none 401, user 403, admin session or token ok",
-          "[e2e][backup]") {
+TEST_CASE("backups need an admin: none 401, user 403, admin session or token ok", "[e2e][backup]") {
   const auto url = fresh_database_url();
   AuthdServer server(url, {{"AUTHD_ADMIN_TOKEN", kAdminToken}});
   const auto port = server.port();
@@ -46,12 +45,12 @@ TEST_CASE("backups need an admin: none 401, user 403, admin session or token ok"
   const Headers token = {{"Authorization", std::string("Bearer ") + kAdminToken}};
   const Headers wrong = {{"Authorization", "Bearer not-the-token"}};
 
-  for (const auto& [method, path] : std::vector<std::pair<std::string, std::string>>{
-           {"POST", "/api/v1/admin/backups"},
-           {"GET", "/api/v1/admin/backups"},
-           {"GET", "/api/v1/admin/backups/latest"},
-           {"GET", "/dump"},
-           {"GET", "/showbackup"}}) {
+  for (const auto& [method, path] :
+       std::vector<std::pair<std::string, std::string>>{{"POST", "/api/v1/admin/backups"},
+                                                        {"GET", "/api/v1/admin/backups"},
+                                                        {"GET", "/api/v1/admin/backups/latest"},
+                                                        {"GET", "/dump"},
+                                                        {"GET", "/showbackup"}}) {
     INFO(method << " " << path);
     CHECK(http(port, method, path).status == 401);
     CHECK(http(port, method, path, "", wrong).status == 401);
@@ -93,9 +92,8 @@ TEST_CASE("backups are listed newest first and downloaded whole as CSV", "[e2e][
   CHECK_THAT(latest.body, Catch::StartsWith("id,username,email,password_hash,role,created_at\n"));
   CHECK_THAT(latest.body, Catch::Contains("lee@ex.com"));
 
-  const auto older = http(port, "GET",
-                          "/api/v1/admin/backups/" + std::to_string(first.at("id").as_int64()),
-                          "", token);
+  const auto older = http(
+      port, "GET", "/api/v1/admin/backups/" + std::to_string(first.at("id").as_int64()), "", token);
   CHECK(older.status == 200);
   CHECK_THAT(older.body, !Catch::Contains("lee@ex.com"));
   CHECK(http(port, "GET", "/api/v1/admin/backups/999", "", token).status == 404);
@@ -126,10 +124,12 @@ TEST_CASE("two backups requested at once: one is written, the other gets 409 or 
        "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA' FROM generate_series(1, 20000) g"});
   AuthdServer server(url, {{"AUTHD_ADMIN_TOKEN", kAdminToken}});
   const Headers token = {{"Authorization", std::string("Bearer ") + kAdminToken}};
-  auto a = std::async(std::launch::async,
-                      [&] { return http(server.port(), "POST", "/api/v1/admin/backups", "", token); });
-  auto b = std::async(std::launch::async,
-                      [&] { return http(server.port(), "POST", "/api/v1/admin/backups", "", token); });
+  auto a = std::async(std::launch::async, [&] {
+    return http(server.port(), "POST", "/api/v1/admin/backups", "", token);
+  });
+  auto b = std::async(std::launch::async, [&] {
+    return http(server.port(), "POST", "/api/v1/admin/backups", "", token);
+  });
   const auto ra = a.get();
   const auto rb = b.get();
   CHECK((ra.status == 201 || rb.status == 201));

@@ -177,6 +177,7 @@ TEST_CASE("a bad setting stops start-up with exit 2 and names it", "[e2e][config
   const auto result = run(AUTHD_BINARY, {"serve"}, env);
   CHECK(result.code == 2);
   CHECK_THAT(result.output, Catch::Contains("AUTHD_SESSION_TTL"));
+  env.erase("AUTHD_SESSION_TTL");
   const auto flag = run(AUTHD_BINARY, {"serve", "--io-threads", "zero"}, env);
   CHECK(flag.code == 2);
   CHECK_THAT(flag.output, Catch::Contains("AUTHD_IO_THREADS"));

@@ -32,23 +32,28 @@ void terminate_backend(const std::string& url, int pid) {
   tx.exec_params("SELECT pg_terminate_backend($1)", pid);
 }
 
+// A free function, not a lambda: a coroutine lambda's captures die with the lambda object.
+net::awaitable<int> sleepy_backend_pid(db::DbExecutor& executor) {
+  auto query = [](pqxx::connection& c) {
+    {
+      pqxx::nontransaction tx(c);
+      tx.exec("SELECT pg_sleep(0.02)");
+    }
+    return backend_pid(c);
+  };
+  co_return co_await executor.run(std::move(query));
+}
+
 }  // namespace
 
 TEST_CASE("more callers than connections all get served, on at most size connections",
           "[pg][pool]") {
+  net::io_context io;  // first: it must outlive the DB threads' completions
   db::ConnectionPool pool({test::fresh_database_url(), 3});
   db::DbExecutor executor(pool, 3, 1000);
-  net::io_context io;
   std::vector<std::future<int>> results;
   for (int i = 0; i < 30; ++i) {
-    auto call = [&executor]() -> net::awaitable<int> {
-      co_return co_await executor.run([](pqxx::connection& c) {
-        pqxx::nontransaction tx(c);
-        tx.exec("SELECT pg_sleep(0.02)");
-        return backend_pid(c);
-      });
-    };
-    results.push_back(net::co_spawn(io, call(), net::use_future));
+    results.push_back(net::co_spawn(io, sleepy_backend_pid(executor), net::use_future));
   }
   io.run();
   std::set<int> pids;
@@ -83,12 +88,13 @@ TEST_CASE("a released lease is reused rather than reopened", "[pg][pool]") {
 }
 
 TEST_CASE("a connection killed by pg_terminate_backend is replaced transparently", "[pg][pool]") {
+  net::io_context io;  // first: it must outlive the DB threads' completions
   const auto url = test::fresh_database_url();
   db::ConnectionPool pool({url, 1});
   db::DbExecutor executor(pool, 1, 10);
-  net::io_context io;
   auto pid_call = [&executor]() -> net::awaitable<int> {
-    co_return co_await executor.run([](pqxx::connection& c) { return backend_pid(c); });
+    auto query = [](pqxx::connection& c) { return backend_pid(c); };
+    co_return co_await executor.run(std::move(query));
   };
   auto first = net::co_spawn(io, pid_call(), net::use_future);
   io.run();
@@ -104,12 +110,13 @@ TEST_CASE("a connection killed by pg_terminate_backend is replaced transparently
 }
 
 TEST_CASE("an unreachable database fails fast with DatabaseUnavailable", "[pg][pool]") {
+  net::io_context io;  // first: it must outlive the DB threads' completions
   // A port nothing listens on: connecting is refused at once.
   db::ConnectionPool pool({"postgresql://authd@127.0.0.1:1/authd", 2});
   db::DbExecutor executor(pool, 2, 10);
-  net::io_context io;
   auto call = [&executor]() -> net::awaitable<int> {
-    co_return co_await executor.run([](pqxx::connection&) { return 1; });
+    auto query = [](pqxx::connection&) { return 1; };
+    co_return co_await executor.run(std::move(query));
   };
   auto result = net::co_spawn(io, call(), net::use_future);
   const auto started = std::chrono::steady_clock::now();
@@ -119,17 +126,16 @@ TEST_CASE("an unreachable database fails fast with DatabaseUnavailable", "[pg][p
 }
 
 TEST_CASE("a timed call gives up on a slow statement in time", "[pg][pool]") {
+  net::io_context io;  // first: it must outlive the DB threads' completions
   db::ConnectionPool pool({test::fresh_database_url(), 1});
   db::DbExecutor executor(pool, 1, 10);
-  net::io_context io;
   auto call = [&executor]() -> net::awaitable<int> {
-    co_return co_await executor.run(
-        [](pqxx::connection& c) {
-          pqxx::nontransaction tx(c);
-          tx.exec("SELECT pg_sleep(1)");
-          return 1;
-        },
-        200ms);
+    auto query = [](pqxx::connection& c) {
+      pqxx::nontransaction tx(c);
+      tx.exec("SELECT pg_sleep(1)");
+      return 1;
+    };
+    co_return co_await executor.run(std::move(query), 200ms);
   };
   auto result = net::co_spawn(io, call(), net::use_future);
   const auto started = std::chrono::steady_clock::now();

@@ -58,8 +58,6 @@ std::string with_database(const std::string& url, const std::string& database) {
 
 std::string fresh_database_url(bool migrated) {
   static std::atomic<int> counter{0};
-  static const bool registered = [] { return std::atexit(drop_created) == 0; }();
-  (void)registered;
   std::random_device random;
   const std::string name = "authd_t_" + std::to_string(getpid()) + "_" + std::to_string(counter++) +
                            "_" + std::to_string(random() % 100000);
@@ -69,6 +67,9 @@ std::string fresh_database_url(bool migrated) {
     // Identifiers cannot be parameters; the name is made here and quoted.
     tx.exec("CREATE DATABASE " + tx.quote_name(name));
   }
+  // Registered after libpqxx's own statics exist, so it runs before they are destroyed.
+  static const bool registered = [] { return std::atexit(drop_created) == 0; }();
+  (void)registered;
   {
     std::lock_guard lock(created_mutex);
     created.push_back(name);

@@ -109,9 +109,8 @@ TEST_CASE("a bad value is refused with the setting's name", "[config]") {
   CHECK_THAT(error_of(parse({}, {"--db-pool-size"})), Catch::Contains("--db-pool-size"));
 }
 
-TEST_CASE("a refused secret is not repeated in the message", "[config]") {
-  const std::string message = error_of(parse({{"AUTHD_ADMIN_TOKEN", ""}}));
-  CHECK_THAT(message, Catch::Contains("AUTHD_ADMIN_TOKEN"));
+TEST_CASE("a refused value is not repeated; an empty optional value means unset", "[config]") {
+  CHECK_FALSE(ok(parse({{"AUTHD_ADMIN_TOKEN", ""}})).admin_token);
   const std::string ttl = error_of(parse({{"AUTHD_SESSION_TTL", "s3cr3t-value"}}));
   CHECK_THAT(ttl, !Catch::Contains("s3cr3t-value"));
 }
