@@ -8,8 +8,13 @@ namespace authd::auth {
 HashPool::HashPool(std::size_t threads, std::size_t max_queue, int nice)
     : capacity_((threads == 0 ? 1 : threads) + max_queue), nice_(nice) {
   if (threads == 0) threads = 1;
+  slots_.reserve(threads);
   threads_.reserve(threads);
-  for (std::size_t i = 0; i < threads; ++i) threads_.emplace_back([this] { work(); });
+  for (std::size_t i = 0; i < threads; ++i) {
+    slots_.push_back(std::make_unique<Slot>());
+    threads_.emplace_back([this, slot = slots_.back().get()] { work(*slot); });
+  }
+  dispatcher_ = std::thread([this] { dispatch_loop(); });
 }
 
 HashPool::~HashPool() {
@@ -19,17 +24,14 @@ HashPool::~HashPool() {
 void HashPool::stop() {
   {
     std::lock_guard lock(mutex_);
+    if (stopping_) return;
     stopping_ = true;
   }
-  wake_.notify_all();
+  events_.release();
+  if (dispatcher_.joinable()) dispatcher_.join();
   for (auto& thread : threads_) {
     if (thread.joinable()) thread.join();
   }
-}
-
-std::size_t HashPool::running() const {
-  std::lock_guard lock(mutex_);
-  return running_;
 }
 
 std::size_t HashPool::waiting() const {
@@ -40,37 +42,65 @@ std::size_t HashPool::waiting() const {
 void HashPool::enqueue(std::unique_ptr<detail::HashJob> job) {
   {
     std::lock_guard lock(mutex_);
-    // Queued jobs that an idle thread is about to take do not count against max_queue.
-    if (!stopping_ && queue_.size() + running_ < capacity_) {
+    if (!stopping_ && accepted_ < capacity_) {
+      ++accepted_;
       queue_.push_back(std::move(job));
-      wake_.notify_one();
+      events_.release();
       return;
     }
   }
   job->complete(std::make_exception_ptr(Overloaded("too many password hashes waiting")));
 }
 
-void HashPool::work() {
-  // Only this thread's priority: the event-loop threads keep theirs. Failure just means the
-  // system does not allow it; hashing still works.
+void HashPool::work(Slot& slot) {
+  // Only this thread's priority: the event-loop threads keep theirs. (SCHED_IDLE measured worse
+  // than nice 19 for session checks during a login flood.) Failure just means the system does
+  // not allow it; hashing still works.
   (void)::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), nice_);
   for (;;) {
-    std::unique_ptr<detail::HashJob> job;
-    {
-      std::unique_lock lock(mutex_);
-      wake_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
-      if (queue_.empty()) return;
-      job = std::move(queue_.front());
-      queue_.pop_front();
-      ++running_;
-    }
+    slot.start.acquire();
+    detail::HashJob* job = slot.job.load(std::memory_order_acquire);
+    if (job == nullptr) return;  // the dispatcher is stopping
     job->execute();
-    {
-      // Before the result goes out, so a caller that submits again at once finds the place free.
-      std::lock_guard lock(mutex_);
-      --running_;
+    slot.done.store(true, std::memory_order_release);
+    events_.release();
+  }
+}
+
+void HashPool::dispatch_loop() {
+  for (;;) {
+    events_.acquire();
+    // Deliver what finished: the places free up before the results go out, so a caller that
+    // submits again at once finds room.
+    std::vector<std::unique_ptr<detail::HashJob>> finished;
+    for (auto& slot : slots_) {
+      if (slot->done.load(std::memory_order_acquire)) {
+        slot->done.store(false, std::memory_order_relaxed);
+        slot->job.store(nullptr, std::memory_order_relaxed);
+        finished.push_back(std::move(slot->owned));
+        --busy_;
+      }
     }
-    job->complete(nullptr);
+    bool stop_now = false;
+    {
+      std::lock_guard lock(mutex_);
+      accepted_ -= finished.size();
+      for (auto& slot : slots_) {
+        if (slot->owned || queue_.empty()) continue;
+        slot->owned = std::move(queue_.front());
+        queue_.pop_front();
+        ++busy_;
+        slot->job.store(slot->owned.get(), std::memory_order_release);
+        slot->start.release();
+      }
+      stop_now = stopping_ && accepted_ == 0;
+    }
+    for (auto& job : finished) job->complete(nullptr);
+    if (stop_now) break;
+  }
+  for (auto& slot : slots_) {
+    slot->job.store(nullptr, std::memory_order_release);
+    slot->start.release();
   }
 }
 

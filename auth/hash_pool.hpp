@@ -1,12 +1,13 @@
 #pragma once
 
-#include <condition_variable>
+#include <atomic>
 #include <cstddef>
 #include <deque>
 #include <exception>
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <semaphore>
 #include <stdexcept>
 #include <thread>
 #include <type_traits>
@@ -111,22 +112,37 @@ class HashPool {
   template <class F>
   net::awaitable<std::invoke_result_t<F&>> run(F fn);
 
-  std::size_t running() const;
+  std::size_t running() const { return busy_.load(); }
   std::size_t waiting() const;
 
  private:
+  // One hash thread's mailbox. Only the dispatcher and that thread touch it, through atomics and
+  // semaphores: a low-priority hash thread never holds a lock that an event-loop thread needs,
+  // so a preempted hash thread cannot stall the event loop (no priority inversion).
+  struct Slot {
+    std::binary_semaphore start{0};
+    std::atomic<detail::HashJob*> job{nullptr};
+    std::atomic<bool> done{false};
+    std::unique_ptr<detail::HashJob> owned;  // the dispatcher's side
+  };
+
   // Queues the job, or rejects it with Overloaded when the queue is full or the pool stopped.
   void enqueue(std::unique_ptr<detail::HashJob> job);
-  void work();
+  void work(Slot& slot);
+  // Normal priority: hands queued jobs to idle hash threads and delivers finished results.
+  void dispatch_loop();
 
   const std::size_t capacity_;  // threads + max_queue: jobs accepted and not yet finished
   const int nice_;
-  mutable std::mutex mutex_;
-  std::condition_variable wake_;
+  mutable std::mutex mutex_;  // the queue; shared by event-loop threads and the dispatcher only
   std::deque<std::unique_ptr<detail::HashJob>> queue_;
-  std::size_t running_ = 0;
+  std::size_t accepted_ = 0;  // queued or running: bounded by capacity_
   bool stopping_ = false;
+  std::atomic<std::size_t> busy_{0};
+  std::counting_semaphore<> events_{0};  // a job queued, a job finished, or stop
+  std::vector<std::unique_ptr<Slot>> slots_;
   std::vector<std::thread> threads_;
+  std::thread dispatcher_;
 };
 
 template <class F>

@@ -126,7 +126,9 @@ int serve(const Config& config) {
 
   db::DbExecutor db(pool, config.db_pool_size, config.db_pool_size * 512);
   db::DbExecutor backup_db(backup_pool, 1, 1);
-  auth::HashPool hashes(config.hash_threads, config.hash_queue);
+  // The lowest priority: a flood of logins must not slow session checks on the event loop.
+  constexpr int kHashNice = 19;
+  auth::HashPool hashes(config.hash_threads, config.hash_queue, kHashNice);
   auth::Accounts accounts(db, hashes,
                           {config.pbkdf2_iterations,
                            config.session_ttl,
