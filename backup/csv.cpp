@@ -3,12 +3,11 @@
 namespace authd::backup {
 
 void CsvReader::feed(std::string_view chunk) {
-  // Drop what has been consumed before growing the buffer.
-  if (offset_ > 0) {
-    pending_.erase(0, offset_);
-    offset_ = 0;
-  }
-  pending_.append(chunk);
+  if (finished_) throw std::logic_error("CsvReader::feed after finish");
+  // Drop the scanned prefix before growing, so the buffer never holds parsed bytes twice.
+  input_.erase(0, scanned_);
+  scanned_ = 0;
+  input_.append(chunk);
 }
 
 void CsvReader::finish() {
@@ -16,87 +15,116 @@ void CsvReader::finish() {
 }
 
 std::optional<std::vector<std::string>> CsvReader::next_record() {
-  std::vector<std::string> record;
-  if (!parse_one(record, finished_)) return std::nullopt;
+  if (!error_.empty()) throw CsvError(error_);
+  while (scanned_ < input_.size()) {
+    const char c = input_[scanned_++];
+    if (++record_bytes_ > kMaxRecordBytes) {
+      fail(record_line_, "a record longer than " + std::to_string(kMaxRecordBytes) + " bytes");
+    }
+    switch (state_) {
+      case State::kFieldStart:
+        if (c == '"') {
+          state_ = State::kQuoted;
+          quote_line_ = line_;
+          break;
+        }
+        [[fallthrough]];
+      case State::kUnquoted:
+        state_ = State::kUnquoted;
+        if (c == ',') {
+          fields_.push_back(std::move(field_));
+          field_.clear();
+          state_ = State::kFieldStart;
+        } else if (c == '\n') {
+          ++line_;
+          return take_record();
+        } else if (c == '\r') {
+          state_ = State::kCarriageReturn;
+        } else if (c == '"') {
+          fail(line_, "a quote inside an unquoted field");
+        } else {
+          field_ += c;
+        }
+        break;
+      case State::kQuoted:
+        if (c == '"') {
+          state_ = State::kQuoteInQuoted;
+        } else {
+          if (c == '\n') ++line_;
+          field_ += c;
+        }
+        break;
+      case State::kQuoteInQuoted:
+        // Either the first half of "" or the closing quote.
+        if (c == '"') {
+          field_ += '"';
+          state_ = State::kQuoted;
+        } else if (c == ',') {
+          fields_.push_back(std::move(field_));
+          field_.clear();
+          state_ = State::kFieldStart;
+        } else if (c == '\n') {
+          ++line_;
+          return take_record();
+        } else if (c == '\r') {
+          state_ = State::kCarriageReturn;
+        } else {
+          fail(line_, "a character other than ',' or a line end after a closing quote");
+        }
+        break;
+      case State::kCarriageReturn:
+        if (c != '\n') fail(line_, "a carriage return outside quotes without a line feed");
+        ++line_;
+        return take_record();
+    }
+  }
+  input_.clear();
+  scanned_ = 0;
+  if (finished_ && !ended_) return end_of_input();
+  return std::nullopt;
+}
+
+std::vector<std::string> CsvReader::take_record() {
+  fields_.push_back(std::move(field_));
+  field_.clear();
+  std::vector<std::string> record = std::move(fields_);
+  fields_.clear();
+  state_ = State::kFieldStart;
+  record_bytes_ = 0;
+  record_line_ = line_;
   return record;
 }
 
-bool CsvReader::parse_one(std::vector<std::string>& out, bool at_end) {
-  const std::string_view text = std::string_view(pending_).substr(offset_);
-  if (text.empty()) return false;
-  std::string field;
-  bool quoted = false;
-  bool after_quote = false;  // a quoted field just closed: only , or a newline may follow
-  std::size_t newlines = 0;
-  for (std::size_t i = 0; i < text.size(); ++i) {
-    if (i > kMaxRecordBytes) {
-      throw CsvError("line " + std::to_string(record_line_) + ": a record longer than 1 MiB");
-    }
-    const char c = text[i];
-    if (quoted) {
-      if (c == '"') {
-        if (i + 1 >= text.size() && !at_end) return false;  // "" may straddle chunks
-        if (i + 1 < text.size() && text[i + 1] == '"') {
-          field += '"';
-          ++i;
-        } else {
-          quoted = false;
-          after_quote = true;
-        }
-      } else {
-        if (c == '\n') ++newlines;
-        field += c;
-      }
-      continue;
-    }
-    if (c == ',') {
-      out.push_back(std::move(field));
-      field.clear();
-      after_quote = false;
-      continue;
-    }
-    if (c == '\n' || c == '\r') {
-      std::size_t end = i + 1;
-      if (c == '\r') {
-        if (end >= text.size() && !at_end) return false;
-        if (end < text.size() && text[end] == '\n') ++end;
-      }
-      out.push_back(std::move(field));
-      offset_ += end;
-      record_line_ += newlines + 1;
-      return true;
-    }
-    if (after_quote) {
-      throw CsvError("line " + std::to_string(record_line_ + newlines) +
-                     ": unexpected character after a closing quote");
-    }
-    if (c == '"') {
-      if (!field.empty()) {
-        throw CsvError("line " + std::to_string(record_line_ + newlines) +
-                       ": a quote inside an unquoted field");
-      }
-      quoted = true;
-      continue;
-    }
-    field += c;
+std::optional<std::vector<std::string>> CsvReader::end_of_input() {
+  ended_ = true;
+  switch (state_) {
+    case State::kQuoted:
+      fail(quote_line_, "the input ends inside a quoted field that starts here");
+    case State::kCarriageReturn:
+      fail(line_, "a carriage return outside quotes without a line feed");
+    case State::kFieldStart:
+      if (fields_.empty()) return std::nullopt;  // nothing after the last line end
+      break;
+    case State::kUnquoted:
+    case State::kQuoteInQuoted:
+      break;
   }
-  if (!at_end) return false;
-  if (quoted) {
-    throw CsvError("line " + std::to_string(record_line_) +
-                   ": the file ends inside a quoted field");
-  }
-  out.push_back(std::move(field));
-  offset_ = pending_.size();
-  record_line_ += newlines + 1;
-  return true;
+  return take_record();
+}
+
+void CsvReader::fail(std::size_t line, std::string_view why) {
+  error_ = "line " + std::to_string(line) + ": " + std::string(why);
+  throw CsvError(error_);
 }
 
 std::string csv_quote(std::string_view field) {
-  if (!field.empty() && field.find_first_of(",\"\r\n") == std::string_view::npos) {
-    return std::string(field);
-  }
-  std::string out = "\"";
-  for (char c : field) {
+  const bool plain = !field.empty() && field.find_first_of(",\"\r\n") == std::string_view::npos &&
+                     field.front() != ' ' && field.back() != ' ';
+  if (plain) return std::string(field);
+  std::string out;
+  out.reserve(field.size() + 2);
+  out += '"';
+  for (const char c : field) {
     if (c == '"') out += '"';
     out += c;
   }
