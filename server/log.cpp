@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <ctime>
 #include <string>
+#include <utility>
 
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
@@ -26,10 +27,7 @@ std::string timestamp() {
   return text;
 }
 
-// One write() per line so lines from several threads never interleave.
-void write_line(std::string line) {
-  line += '\n';
-  std::string_view rest = line;
+void write_all(std::string_view rest) {
   while (!rest.empty()) {
     const ssize_t n = ::write(STDOUT_FILENO, rest.data(), rest.size());
     if (n <= 0) return;
@@ -38,6 +36,57 @@ void write_line(std::string line) {
 }
 
 }  // namespace
+
+Logger::Logger(bool json) : json_(json), writer_([this] { write_loop(); }) {}
+
+Logger::~Logger() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  wake_.notify_one();
+  writer_.join();
+}
+
+void Logger::append(std::string line) const {
+  line += '\n';
+  {
+    std::lock_guard lock(mutex_);
+    if (pending_.size() + line.size() > kMaxPending) {
+      ++dropped_;
+      return;
+    }
+    const bool was_empty = pending_.empty();
+    pending_ += line;
+    if (!was_empty) return;  // the writer is already awake or will find it
+  }
+  wake_.notify_one();
+}
+
+void Logger::write_loop() {
+  std::string batch;
+  for (;;) {
+    std::uint64_t dropped = 0;
+    bool stop = false;
+    {
+      std::unique_lock lock(mutex_);
+      wake_.wait(lock, [this] { return stopping_ || !pending_.empty(); });
+      batch.swap(pending_);
+      dropped = std::exchange(dropped_, 0);
+      stop = stopping_ && batch.empty();
+    }
+    if (dropped > 0) {
+      const std::string message =
+          std::to_string(dropped) + " log lines dropped: stdout is not keeping up";
+      batch += json_ ? "{\"time\":\"" + timestamp() + "\",\"level\":\"warn\",\"msg\":\"" + message +
+                           "\"}\n"
+                     : timestamp() + " warn " + message + "\n";
+    }
+    write_all(batch);
+    batch.clear();
+    if (stop) return;
+  }
+}
 
 void Logger::request(const RequestLogEntry& e) const {
   const double ms = std::chrono::duration<double, std::milli>(e.duration).count();
@@ -52,7 +101,7 @@ void Logger::request(const RequestLogEntry& e) const {
     line["status"] = e.status;
     line["duration_ms"] = static_cast<double>(static_cast<long long>(ms * 1000)) / 1000;
     line["peer"] = e.peer;
-    write_line(boost::json::serialize(line));
+    append(boost::json::serialize(line));
     return;
   }
   char text[384];
@@ -63,7 +112,7 @@ void Logger::request(const RequestLogEntry& e) const {
                 static_cast<int>(e.method.size()), e.method.data(),
                 static_cast<int>(e.route.size()), e.route.data(), e.status, ms,
                 static_cast<int>(e.peer.size()), e.peer.data());
-  write_line(text);
+  append(text);
 }
 
 void Logger::event(std::string_view level, std::string_view message) const {
@@ -72,10 +121,10 @@ void Logger::event(std::string_view level, std::string_view message) const {
     line["time"] = timestamp();
     line["level"] = level;
     line["msg"] = message;
-    write_line(boost::json::serialize(line));
+    append(boost::json::serialize(line));
     return;
   }
-  write_line(timestamp() + " " + std::string(level) + " " + std::string(message));
+  append(timestamp() + " " + std::string(level) + " " + std::string(message));
 }
 
 }  // namespace authd::server

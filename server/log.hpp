@@ -1,7 +1,12 @@
 #pragma once
 
 #include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <mutex>
+#include <string>
 #include <string_view>
+#include <thread>
 
 namespace authd::server {
 
@@ -16,15 +21,33 @@ struct RequestLogEntry {
   std::string_view peer;
 };
 
+// Lines are formatted on the calling thread and written by a thread of the logger's own, so a
+// slow stdout (a full pipe, a disk under writeback) never stalls an event-loop thread. Past
+// kMaxPending bytes waiting, lines are dropped and counted rather than blocking.
 class Logger {
  public:
-  explicit Logger(bool json) : json_(json) {}
+  static constexpr std::size_t kMaxPending = 8 << 20;
+
+  explicit Logger(bool json);
+  ~Logger();  // writes what is pending
+  Logger(const Logger&) = delete;
+  Logger& operator=(const Logger&) = delete;
+
   void request(const RequestLogEntry& entry) const;
   // Start-up, shutdown and failures: level is "info", "warn" or "error".
   void event(std::string_view level, std::string_view message) const;
 
  private:
+  void append(std::string line) const;
+  void write_loop();
+
   bool json_;
+  mutable std::mutex mutex_;
+  mutable std::condition_variable wake_;
+  mutable std::string pending_;
+  mutable std::uint64_t dropped_ = 0;
+  bool stopping_ = false;
+  std::thread writer_;
 };
 
 }  // namespace authd::server
