@@ -299,3 +299,78 @@ TEST_CASE("feeding after finish is a logic error", "[backup][csv]") {
   reader.finish();
   CHECK_THROWS_AS(reader.feed("a\n"), std::logic_error);
 }
+
+namespace {
+
+// A header and records with quoted commas, doubled quotes, a newline inside quotes, CRLF and LF
+// line ends, empty fields, and a last record without a line end.
+const std::string kMixedInput =
+    "id,email,note\r\n"
+    "1,\"x,y@example.com\",\"he said \"\"hi\"\"\"\n"
+    "2,\"multi\r\nline@example.com\",\r\n"
+    "3,\"\",\" \"\n"
+    "4,plain@example.com,\"\"\"\"";
+
+const Records kMixedRecords = {{"id", "email", "note"},
+                               {"1", "x,y@example.com", "he said \"hi\""},
+                               {"2", "multi\r\nline@example.com", ""},
+                               {"3", "", " "},
+                               {"4", "plain@example.com", "\""}};
+
+}  // namespace
+
+TEST_CASE("two pieces split at every offset give the same records", "[backup][csv]") {
+  REQUIRE(read_all(kMixedInput) == kMixedRecords);
+  const std::string_view view = kMixedInput;
+  for (std::size_t at = 0; at <= view.size(); ++at) {
+    INFO("split at " << at);
+    CHECK(read_pieces({view.substr(0, at), view.substr(at)}) == kMixedRecords);
+  }
+}
+
+TEST_CASE("the mixed input fed one byte at a time gives the same records", "[backup][csv]") {
+  CsvReader reader;
+  Records records;
+  for (const char c : kMixedInput) {
+    reader.feed(std::string_view(&c, 1));
+    drain(reader, records);
+  }
+  // Everything but the unterminated last record is available before finish.
+  CHECK(records.size() == kMixedRecords.size() - 1);
+  reader.finish();
+  drain(reader, records);
+  CHECK(records == kMixedRecords);
+}
+
+TEST_CASE("emails with commas, quotes and newlines survive quoting", "[backup][csv]") {
+  const std::vector<std::string> emails = {"a,b@example.com", "\"a\"@example.com",
+                                           "\"x\ny\"@example.com", "a\"\"b@example.com",
+                                           "\"\r\n\"@example.com"};
+  for (const auto& email : emails) {
+    INFO(email);
+    const std::string quoted = csv_quote(email);
+    CHECK(quoted.front() == '"');
+    CHECK(quoted.back() == '"');
+    CHECK(read_all("7," + quoted + ",user\n") == Records{{"7", email, "user"}});
+  }
+}
+
+TEST_CASE("tricky fields round trip through csv_quote", "[backup][csv]") {
+  const std::vector<std::string> fields = {"",   "\"", "\"\"",      "\"\"\"\"",   "\r\n",
+                                           "\r", "\n", "  leading", "trailing  ", " ",
+                                           ",",  ",,", "\",\"",     "a\r\nb"};
+  for (const auto& field : fields) {
+    INFO("field of " << field.size() << " bytes");
+    CHECK(read_all(csv_quote(field) + "\n") == Records{{field}});
+    CHECK(read_all(csv_quote(field) + "," + csv_quote(field) + "\r\n") == Records{{field, field}});
+  }
+}
+
+TEST_CASE("malformed fields name the line in the error", "[backup][csv]") {
+  CHECK_THROWS_WITH(read_all("ok\nab\"c\n"), Catch::StartsWith("line 2:"));
+  CHECK_THROWS_WITH(read_all("ok\nok\n\"ab\"c\n"), Catch::StartsWith("line 3:"));
+  CHECK_THROWS_WITH(read_all("ok\n\"ab"), Catch::StartsWith("line 2:"));
+  CHECK_THROWS_AS(read_all("ab\"c"), CsvError);
+  CHECK_THROWS_AS(read_all("\"ab\"c"), CsvError);
+  CHECK_THROWS_AS(read_all("\"ab"), CsvError);
+}

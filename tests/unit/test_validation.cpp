@@ -1,5 +1,6 @@
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -201,4 +202,73 @@ TEST_CASE("ascii_lower lowers A-Z only", "[auth][validation]") {
   CHECK(ascii_lower("@[`{") == "@[`{");  // the neighbours of A-Z and a-z
   CHECK(ascii_lower(e_acute_upper + "COLE") == e_acute_upper + "cole");
   CHECK(ascii_lower(std::string("A\0B", 3)) == std::string("a\0b", 3));
+}
+
+namespace {
+
+// "local@" and then dotted labels of up to 63 characters, exactly size characters in all.
+std::string email_with_long_domain(std::size_t size) {
+  std::string email = "local@";
+  char letter = 'a';
+  while (email.size() < size) {
+    if (email.back() != '@') email += '.';
+    const std::size_t label = std::min<std::size_t>(63, size - email.size());
+    email += std::string(label, letter++);
+  }
+  return email;
+}
+
+std::string email_code(std::string_view email) {
+  const auto problem = check_email(email);
+  return problem ? problem->code : "";
+}
+
+}  // namespace
+
+TEST_CASE("a long dotted domain counts towards the 254 characters", "[auth][validation]") {
+  const std::string ok = email_with_long_domain(254);
+  const std::string too_long = email_with_long_domain(255);
+  REQUIRE(ok.size() == 254);
+  REQUIRE(too_long.size() == 255);
+  REQUIRE(std::count(ok.begin(), ok.end(), '.') >= 3);
+  REQUIRE(ok.back() != '.');
+  REQUIRE(too_long.back() != '.');
+  CHECK(email_code(ok) == "");
+  CHECK(email_code(too_long) == "invalid_email");
+}
+
+TEST_CASE("each malformed email is refused as invalid_email", "[auth][validation]") {
+  CHECK(email_code("a@b.com") == "");
+  for (const std::string bad : {"", "ab.com", "a@b@c.com", "a@@b.com", "@b.com", "a@bcom", "a@",
+                                "a@.com", "a@b..com", "a@b.com.", "a b@c.com", "a@c\xc3\xa9.com"}) {
+    INFO(bad);
+    CHECK(email_code(bad) == "invalid_email");
+  }
+}
+
+TEST_CASE("usernames refuse a space, '@' and 'é' as invalid_username", "[auth][validation]") {
+  for (const std::string bad : {"ali ce", "ali@ce", "ali\xc3\xa9", "\xc3\xa9\xc3\xa9"}) {
+    INFO(bad);
+    const auto problem = check_username(bad);
+    REQUIRE(problem.has_value());
+    CHECK(problem->code == "invalid_username");
+  }
+  const auto too_long = check_username(std::string(33, 'a'));
+  REQUIRE(too_long.has_value());
+  CHECK(too_long->code == "invalid_username");
+}
+
+TEST_CASE("eight padlock emoji make a valid password", "[auth][validation]") {
+  const std::string padlock = "\xf0\x9f\x94\x92";  // U+1F512
+  CHECK(utf8_length(repeat(padlock, 8)) == 8u);
+  CHECK(password_ok(repeat(padlock, 8)));
+  const auto short_one = check_password(repeat(padlock, 7));
+  REQUIRE(short_one.has_value());
+  CHECK(short_one->code == "invalid_password");
+  const auto long_one = check_password(repeat("\xc3\xa9", 1025));
+  REQUIRE(long_one.has_value());
+  CHECK(long_one->code == "invalid_password");
+  const auto ascii_long = check_password(std::string(1025, 'p'));
+  REQUIRE(ascii_long.has_value());
+  CHECK(ascii_long->code == "invalid_password");
 }
