@@ -153,17 +153,21 @@ BackupInfo BackupService::create(pqxx::connection& metadata, const ProgressFn& p
     BackupInfo written = write_file(progress);
     const std::string path = path_of(written);
     FileGuard remove_unless_recorded(path);
-    pqxx::nontransaction tx(metadata);
     const auto duration = std::chrono::duration_cast<std::chrono::milliseconds>(
                               std::chrono::steady_clock::now() - started)
                               .count();
-    const auto row =
-        tx.exec_params1(std::string(sql::kInsertBackup.text), written.file, written.rows,
-                        written.bytes, written.sha256, static_cast<std::int64_t>(duration));
+    BackupInfo recorded;
+    {
+      // Closed before unlock(): libpqxx allows one transaction per connection at a time.
+      pqxx::nontransaction tx(metadata);
+      recorded = from_row(tx.exec_params1(std::string(sql::kInsertBackup.text), written.file,
+                                          written.rows, written.bytes, written.sha256,
+                                          static_cast<std::int64_t>(duration)));
+    }
     remove_unless_recorded.release();
     unlock();
     ++made_;
-    return from_row(row);
+    return recorded;
   } catch (...) {
     unlock();
     ++failed_;
