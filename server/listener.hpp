@@ -1,6 +1,9 @@
 #pragma once
 
+#include <chrono>
+#include <functional>
 #include <memory>
+#include <vector>
 
 #include <boost/asio/io_context.hpp>
 
@@ -12,11 +15,13 @@ class context;
 
 namespace authd::server {
 
-// Accepts connections and runs one coroutine per connection on its own strand. With a TLS
-// context, every connection must complete a TLS handshake first.
+// Accepts connections on the first worker and hands them round-robin to all workers. Each worker
+// is an io_context run by exactly one thread, so everything a connection does happens on one
+// thread: that serialises it as a strand would, without a strand's locking. With a TLS context,
+// every connection must complete a TLS handshake first.
 class Listener {
  public:
-  Listener(App& app, boost::asio::io_context& io, boost::asio::ssl::context* tls);
+  Listener(App& app, std::vector<boost::asio::io_context*> workers, boost::asio::ssl::context* tls);
   ~Listener();
 
   // Binds and starts accepting; throws std::system_error when the address cannot be used.

@@ -22,11 +22,14 @@ struct RequestLogEntry {
 };
 
 // Lines are formatted on the calling thread and written by a thread of the logger's own, so a
-// slow stdout (a full pipe, a disk under writeback) never stalls an event-loop thread. Past
+// slow stdout (a full pipe, a disk under writeback) never stalls an event-loop thread. Request
+// lines are written in batches at least every kWriteEvery. Past
 // kMaxPending bytes waiting, lines are dropped and counted rather than blocking.
 class Logger {
  public:
   static constexpr std::size_t kMaxPending = 8 << 20;
+  static constexpr std::size_t kWakeAt = 64 << 10;  // request lines wake the writer past this
+  static constexpr std::chrono::milliseconds kWriteEvery{25};
 
   explicit Logger(bool json);
   ~Logger();  // writes what is pending
@@ -38,7 +41,8 @@ class Logger {
   void event(std::string_view level, std::string_view message) const;
 
  private:
-  void append(std::string line) const;
+  // urgent: start-up, shutdown and failures are written at once.
+  void append(std::string_view line, bool urgent) const;
   void write_loop();
 
   bool json_;
@@ -46,6 +50,7 @@ class Logger {
   mutable std::condition_variable wake_;
   mutable std::string pending_;
   mutable std::uint64_t dropped_ = 0;
+  mutable bool wake_now_ = false;
   bool stopping_ = false;
   std::thread writer_;
 };

@@ -139,8 +139,16 @@ int serve(const Config& config) {
   App app{config,  pool,      db,      hashes, accounts,
           backups, backup_db, metrics, log,    make_router(config.legacy_routes)};
 
-  net::io_context io(static_cast<int>(config.io_threads));
-  Listener listener(app, io, tls.get());
+  // One io_context per I/O thread: a connection lives on one of them, so its work never moves
+  // between threads and no strand or shared scheduler lock is needed.
+  std::vector<std::unique_ptr<net::io_context>> contexts;
+  std::vector<net::io_context*> workers;
+  for (unsigned i = 0; i < std::max(1u, config.io_threads); ++i) {
+    contexts.push_back(std::make_unique<net::io_context>(1));
+    workers.push_back(contexts.back().get());
+  }
+  net::io_context& io = *contexts.front();
+  Listener listener(app, workers, tls.get());
   try {
     listener.start();
   } catch (const std::exception& e) {
@@ -157,14 +165,16 @@ int serve(const Config& config) {
     log.event("info", "draining: finishing requests in flight");
     listener.drain(9s, [&](std::size_t left) {
       if (left > 0) log.event("warn", std::to_string(left) + " connections cut at the deadline");
-      io.stop();
+      for (auto& context : contexts) context->stop();
     });
   });
   auto purge = purge_loop(app);
   net::co_spawn(io, std::move(purge), [](std::exception_ptr) {});
 
   std::vector<std::thread> threads;
-  for (unsigned i = 1; i < config.io_threads; ++i) threads.emplace_back([&io] { io.run(); });
+  for (std::size_t i = 1; i < contexts.size(); ++i) {
+    threads.emplace_back([context = contexts[i].get()] { context->run(); });
+  }
   io.run();
   for (auto& thread : threads) thread.join();
   hashes.stop();

@@ -1,0 +1,121 @@
+#include "server/wire.hpp"
+
+#include <charconv>
+#include <ctime>
+
+namespace authd::server {
+
+std::string_view reason_phrase(int status) {
+  switch (status) {
+    case 100:
+      return "Continue";
+    case 200:
+      return "OK";
+    case 201:
+      return "Created";
+    case 204:
+      return "No Content";
+    case 304:
+      return "Not Modified";
+    case 400:
+      return "Bad Request";
+    case 401:
+      return "Unauthorized";
+    case 403:
+      return "Forbidden";
+    case 404:
+      return "Not Found";
+    case 405:
+      return "Method Not Allowed";
+    case 408:
+      return "Request Timeout";
+    case 409:
+      return "Conflict";
+    case 410:
+      return "Gone";
+    case 413:
+      return "Content Too Large";
+    case 415:
+      return "Unsupported Media Type";
+    case 429:
+      return "Too Many Requests";
+    case 431:
+      return "Request Header Fields Too Large";
+    case 500:
+      return "Internal Server Error";
+    case 503:
+      return "Service Unavailable";
+    default:
+      return "";
+  }
+}
+
+std::string_view http_date() {
+  thread_local std::time_t cached_second = -1;
+  thread_local char text[32];
+  thread_local std::size_t length = 0;
+  const std::time_t now = std::time(nullptr);
+  if (now != cached_second) {
+    std::tm utc{};
+    gmtime_r(&now, &utc);
+    length = std::strftime(text, sizeof(text), "%a, %d %b %Y %H:%M:%S GMT", &utc);
+    cached_second = now;
+  }
+  return {text, length};
+}
+
+namespace {
+
+void append_number(std::string& out, std::size_t value) {
+  char digits[24];
+  const auto [end, ec] = std::to_chars(digits, digits + sizeof(digits), value);
+  out.append(digits, end);
+}
+
+void append_field(std::string& out, std::string_view name, std::string_view value) {
+  out.append(name);
+  out.append(": ");
+  out.append(value);
+  out.append("\r\n");
+}
+
+}  // namespace
+
+void append_head(std::string& out, const Response& response, const WireHead& head,
+                 std::size_t content_length, std::string_view extra_header) {
+  out.append("HTTP/1.1 ");
+  append_number(out, static_cast<std::size_t>(response.status));
+  out.push_back(' ');
+  out.append(reason_phrase(response.status));
+  out.append("\r\n");
+  append_field(out, "Date", http_date());
+  if (response.status != 204 && response.status != 304) {
+    append_field(out, "Content-Type", response.content_type);
+  }
+  for (const auto& [name, value] : response.headers) append_field(out, name, value);
+  if (!head.request_id.empty()) append_field(out, "X-Request-Id", head.request_id);
+  if (!extra_header.empty()) {
+    out.append(extra_header);
+    out.append("\r\n");
+  }
+  const bool bodiless = response.status < 200 || response.status == 204 || response.status == 304;
+  if (!bodiless) {
+    out.append("Content-Length: ");
+    append_number(out, content_length);
+    out.append("\r\n");
+  }
+  if (head.close) {
+    out.append("Connection: close\r\n");
+  } else if (head.http10_keep) {
+    out.append("Connection: keep-alive\r\n");
+  }
+  out.append("\r\n");
+}
+
+void append_response(std::string& out, const Response& response, const WireHead& head) {
+  const bool bodiless = response.status < 200 || response.status == 204 || response.status == 304;
+  append_head(out, response, head, bodiless ? 0 : response.body.size());
+  if (!bodiless) out.append(response.body);
+}
+
+}  // namespace authd::server
