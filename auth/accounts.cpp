@@ -93,9 +93,8 @@ Accounts::Accounts(db::DbExecutor& db, HashPool& hashes, AccountsOptions options
 net::awaitable<Outcome<User>> Accounts::signup(SignupRequest request) {
   if (auto error = check_signup(request)) co_return std::move(*error);
 
-  auto hash_job = [password = std::move(request.password), iterations = options_.iterations] {
-    return hash_password(password, iterations);
-  };
+  auto hash_job = [password = std::move(request.password), iterations = options_.iterations](
+                      const Pacer& pacer) { return hash_password(password, iterations, &pacer); };
   const std::string password_hash = co_await hashes_.run(std::move(hash_job));
 
   auto insert = [&](pqxx::connection& c) {
@@ -140,13 +139,13 @@ net::awaitable<Outcome<LoginResult>> Accounts::login(Credentials credentials) {
   const bool known = stored.has_value();
   auto check_job = [password = std::move(credentials.password),
                     against = known ? std::move(*stored) : dummy_, known,
-                    iterations = options_.iterations] {
+                    iterations = options_.iterations](const Pacer& pacer) {
     PasswordCheck check;
     // Always a full verification, so unknown users take as long as known ones.
-    check.matched = verify_password(password, against) && known;
+    check.matched = verify_password(password, against, &pacer) && known;
     if (check.matched && against.iterations < iterations) {
       try {
-        check.upgraded = hash_password(password, iterations);
+        check.upgraded = hash_password(password, iterations, &pacer);
       } catch (const std::exception&) {
         // The upgrade is opportunistic: the next login tries again.
       }
@@ -175,17 +174,23 @@ net::awaitable<Outcome<LoginResult>> Accounts::login(Credentials credentials) {
 
   LoginResult result{*lookup.user, new_session_token(), {}};
   const std::string token_hash = *token_hash_hex(result.token);
+  const auto ttl = static_cast<std::int64_t>(options_.session_ttl.count());
   auto create_session = [&](pqxx::connection& c) {
-    pqxx::work tx(c);
-    std::string expires_at =
-        tx.exec_prepared1(name(db::sql::kCreateSession), token_hash, result.user.id,
-                          static_cast<std::int64_t>(options_.session_ttl.count()), account_key)[0]
-            .as<std::string>();
-    if (check.upgraded) {
-      // Only if the hash is still the one verified: a concurrent password change wins.
-      tx.exec_prepared(name(db::sql::kUpgradeHash), result.user.id, *check.upgraded,
-                       lookup.password_hash);
+    if (!check.upgraded) {
+      // One statement, one round trip: the common case.
+      pqxx::nontransaction tx(c);
+      return tx
+          .exec_prepared1(name(db::sql::kCreateSession), token_hash, result.user.id, ttl,
+                          account_key)[0]
+          .as<std::string>();
     }
+    pqxx::work tx(c);
+    std::string expires_at = tx.exec_prepared1(name(db::sql::kCreateSession), token_hash,
+                                               result.user.id, ttl, account_key)[0]
+                                 .as<std::string>();
+    // Only if the hash is still the one verified: a concurrent password change wins.
+    tx.exec_prepared(name(db::sql::kUpgradeHash), result.user.id, *check.upgraded,
+                     lookup.password_hash);
     tx.commit();
     return expires_at;
   };
@@ -238,9 +243,10 @@ net::awaitable<Outcome<std::monostate>> Accounts::change_password(const Session&
   const bool known = stored.has_value();
   auto check_job = [current = std::move(current_password), next = std::move(new_password),
                     against = known ? std::move(*stored) : dummy_, known,
-                    iterations = options_.iterations]() -> std::optional<std::string> {
-    if (!verify_password(current, against) || !known) return std::nullopt;
-    return hash_password(next, iterations);
+                    iterations =
+                        options_.iterations](const Pacer& pacer) -> std::optional<std::string> {
+    if (!verify_password(current, against, &pacer) || !known) return std::nullopt;
+    return hash_password(next, iterations, &pacer);
   };
   const std::optional<std::string> new_hash = co_await hashes_.run(std::move(check_job));
   if (!new_hash) {

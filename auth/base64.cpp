@@ -31,8 +31,8 @@ std::string encode(std::span<const unsigned char> data, std::string_view alphabe
   out.reserve((data.size() * 4 + 2) / 3);
   std::size_t i = 0;
   for (; i + 3 <= data.size(); i += 3) {
-    const std::uint32_t group = (std::uint32_t{data[i]} << 16) |
-                                (std::uint32_t{data[i + 1]} << 8) | std::uint32_t{data[i + 2]};
+    const std::uint32_t group = (std::uint32_t{data[i]} << 16) | (std::uint32_t{data[i + 1]} << 8) |
+                                std::uint32_t{data[i + 2]};
     out += alphabet[(group >> 18) & 0x3f];
     out += alphabet[(group >> 12) & 0x3f];
     out += alphabet[(group >> 6) & 0x3f];

@@ -11,7 +11,7 @@ HashPool::HashPool(std::size_t threads, std::size_t max_queue, int nice)
   slots_.reserve(threads);
   threads_.reserve(threads);
   for (std::size_t i = 0; i < threads; ++i) {
-    slots_.push_back(std::make_unique<Slot>());
+    slots_.push_back(std::make_unique<Slot>(activity_));
     threads_.emplace_back([this, slot = slots_.back().get()] { work(*slot); });
   }
   dispatcher_ = std::thread([this] { dispatch_loop(); });
@@ -52,6 +52,13 @@ void HashPool::enqueue(std::unique_ptr<detail::HashJob> job) {
   job->complete(std::make_exception_ptr(Overloaded("too many password hashes waiting")));
 }
 
+void HashPool::ActivityPacer::give_way() const {
+  const std::uint64_t now = activity_.load(std::memory_order_relaxed);
+  if (now == seen_) return;
+  seen_ = now;
+  std::this_thread::sleep_for(kGiveWay);
+}
+
 void HashPool::work(Slot& slot) {
   // Only this thread's priority: the event-loop threads keep theirs. (SCHED_IDLE measured worse
   // than nice 19 for session checks during a login flood.) Failure just means the system does
@@ -61,7 +68,7 @@ void HashPool::work(Slot& slot) {
     slot.start.acquire();
     detail::HashJob* job = slot.job.load(std::memory_order_acquire);
     if (job == nullptr) return;  // the dispatcher is stopping
-    job->execute();
+    job->execute(slot.pacer);
     slot.done.store(true, std::memory_order_release);
     events_.release();
   }

@@ -1,7 +1,9 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <deque>
 #include <exception>
 #include <memory>
@@ -22,6 +24,8 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include "auth/pacer.hpp"
+
 namespace authd::auth {
 
 namespace net = boost::asio;
@@ -37,17 +41,39 @@ class Overloaded : public std::runtime_error {
 // is bounded: past it, run() throws Overloaded at once instead of queueing without limit.
 namespace detail {
 
+// A job is fn(const Pacer&), which may hand the pacer to PBKDF2, or a plain fn().
+template <class F>
+struct JobResult {
+  using type = std::invoke_result_t<F&>;
+};
+template <class F>
+requires std::is_invocable_v<F&, const Pacer&>
+struct JobResult<F> {
+  using type = std::invoke_result_t<F&, const Pacer&>;
+};
+template <class F>
+using job_result_t = typename JobResult<F>::type;
+
+template <class F>
+decltype(auto) invoke_job(F& fn, const Pacer& pacer) {
+  if constexpr (std::is_invocable_v<F&, const Pacer&>) {
+    return fn(pacer);
+  } else {
+    return fn();
+  }
+}
+
 struct HashJob {
   virtual ~HashJob() = default;
   // On a hash thread.
-  virtual void execute() = 0;
+  virtual void execute(const Pacer& pacer) = 0;
   // Hands the result (or, with an error, only that error) to the awaiting coroutine.
   virtual void complete(std::exception_ptr rejected) = 0;
 };
 
 template <class Fn, class Handler>
 class HashJobImpl final : public HashJob {
-  using R = std::invoke_result_t<Fn&>;
+  using R = job_result_t<Fn>;
   using Value = std::conditional_t<std::is_void_v<R>, std::monostate, R>;
 
  public:
@@ -56,13 +82,13 @@ class HashJobImpl final : public HashJob {
         handler_(std::move(handler)),
         work_(net::make_work_guard(net::get_associated_executor(handler_))) {}
 
-  void execute() override {
+  void execute(const Pacer& pacer) override {
     try {
       if constexpr (std::is_void_v<R>) {
-        fn_();
+        invoke_job(fn_, pacer);
         value_.emplace();
       } else {
-        value_.emplace(fn_());
+        value_.emplace(invoke_job(fn_, pacer));
       }
     } catch (...) {
       error_ = std::current_exception();
@@ -93,8 +119,12 @@ class HashJobImpl final : public HashJob {
 }  // namespace detail
 
 // Worker threads for PBKDF2, at a lower OS priority than the event loop so a flood of logins
-// slows logins down rather than every other request. The number of jobs waiting for a thread
-// is bounded: past it, run() throws Overloaded at once instead of queueing without limit.
+// slows logins down rather than every other request. A lower priority alone is not enough: a
+// CPU-bound thread, however nice, delays the wake-ups of the event loop, the DB threads and
+// PostgreSQL by up to a scheduler slice each. So jobs that take a Pacer give way: every
+// Pacer::kEvery iterations, if requests arrived since the last look (note_activity), the hash
+// thread sleeps kGiveWay. With no other traffic, hashing runs at full speed. The number of
+// jobs waiting for a thread is bounded: past it, run() throws Overloaded at once.
 class HashPool {
  public:
   // max_queue counts jobs waiting beyond the ones the threads are running: with 0, only as many
@@ -107,10 +137,16 @@ class HashPool {
   // Finishes the accepted jobs, then joins the threads; later run() calls throw Overloaded.
   void stop();
 
-  // co_await run(fn): fn() runs on a hash thread; its result or exception comes back on the
-  // awaiting coroutine's executor. Throws Overloaded without running fn when the queue is full.
+  static constexpr std::chrono::microseconds kGiveWay{500};
+
+  // co_await run(fn): fn(pacer) or fn() runs on a hash thread; its result or exception comes
+  // back on the awaiting coroutine's executor. Throws Overloaded without running fn when the
+  // queue is full.
   template <class F>
-  net::awaitable<std::invoke_result_t<F&>> run(F fn);
+  net::awaitable<detail::job_result_t<F>> run(F fn);
+
+  // A request arrived: running hashes give way at their next pacing point.
+  void note_activity() { activity_.fetch_add(1, std::memory_order_relaxed); }
 
   std::size_t running() const { return busy_.load(); }
   std::size_t waiting() const;
@@ -119,7 +155,19 @@ class HashPool {
   // One hash thread's mailbox. Only the dispatcher and that thread touch it, through atomics and
   // semaphores: a low-priority hash thread never holds a lock that an event-loop thread needs,
   // so a preempted hash thread cannot stall the event loop (no priority inversion).
+  class ActivityPacer final : public Pacer {
+   public:
+    explicit ActivityPacer(const std::atomic<std::uint64_t>& activity) : activity_(activity) {}
+    void give_way() const override;
+
+   private:
+    const std::atomic<std::uint64_t>& activity_;
+    mutable std::uint64_t seen_ = 0;
+  };
+
   struct Slot {
+    explicit Slot(const std::atomic<std::uint64_t>& activity) : pacer(activity) {}
+    ActivityPacer pacer;  // used by this slot's thread only
     std::binary_semaphore start{0};
     std::atomic<detail::HashJob*> job{nullptr};
     std::atomic<bool> done{false};
@@ -139,6 +187,7 @@ class HashPool {
   std::size_t accepted_ = 0;  // queued or running: bounded by capacity_
   bool stopping_ = false;
   std::atomic<std::size_t> busy_{0};
+  std::atomic<std::uint64_t> activity_{0};
   std::counting_semaphore<> events_{0};  // a job queued, a job finished, or stop
   std::vector<std::unique_ptr<Slot>> slots_;
   std::vector<std::thread> threads_;
@@ -146,8 +195,8 @@ class HashPool {
 };
 
 template <class F>
-net::awaitable<std::invoke_result_t<F&>> HashPool::run(F fn) {
-  using R = std::invoke_result_t<F&>;
+net::awaitable<detail::job_result_t<F>> HashPool::run(F fn) {
+  using R = detail::job_result_t<F>;
   using Value = std::conditional_t<std::is_void_v<R>, std::monostate, R>;
   using Signature = void(std::exception_ptr, std::optional<Value>);
 

@@ -70,21 +70,21 @@ std::optional<PasswordHash> parse_phc(std::string_view text) {
   return PasswordHash{*iterations, std::move(*salt), std::move(*key)};
 }
 
-std::string hash_password(std::string_view password, std::uint32_t iterations) {
+std::string hash_password(std::string_view password, std::uint32_t iterations, const Pacer* pacer) {
   PasswordHash hash{iterations, std::vector<unsigned char>(kSaltBytes),
                     std::vector<unsigned char>(kKeyBytes)};
   if (RAND_bytes(hash.salt.data(), static_cast<int>(hash.salt.size())) != 1) {
     throw std::runtime_error("RAND_bytes failed");
   }
-  pbkdf2_hmac_sha256(password, hash.salt, iterations, hash.key);
+  pbkdf2_hmac_sha256(password, hash.salt, iterations, hash.key, pacer);
   return format_phc(hash);
 }
 
-bool verify_password(std::string_view password, const PasswordHash& stored) {
+bool verify_password(std::string_view password, const PasswordHash& stored, const Pacer* pacer) {
   // A hand-built hash with no key would otherwise match every password.
   if (stored.iterations == 0 || stored.key.size() < kMinKeyBytes) return false;
   std::vector<unsigned char> computed(stored.key.size());
-  pbkdf2_hmac_sha256(password, stored.salt, stored.iterations, computed);
+  pbkdf2_hmac_sha256(password, stored.salt, stored.iterations, computed, pacer);
   const bool equal = CRYPTO_memcmp(computed.data(), stored.key.data(), computed.size()) == 0;
   OPENSSL_cleanse(computed.data(), computed.size());
   return equal;
@@ -93,13 +93,14 @@ bool verify_password(std::string_view password, const PasswordHash& stored) {
 std::string dummy_phc(std::uint32_t iterations) {
   // Same salt and key sizes as hash_password so the work per check is identical.
   static constexpr unsigned char kSalt[kSaltBytes] = {0x9d, 0x41, 0x2c, 0xe0, 0x7b, 0x15,
-                                                       0xa8, 0x63, 0xf2, 0x0e, 0x58, 0xc4,
-                                                       0x31, 0xb7, 0x6a, 0xd9};
-  static constexpr unsigned char kKey[kKeyBytes] = {
-      0x4e, 0x87, 0x1f, 0xd2, 0x60, 0xab, 0x35, 0xc9, 0x0d, 0x7c, 0xe4, 0x92, 0x58, 0x13, 0xbf, 0x26,
-      0xa1, 0x6d, 0x39, 0xf0, 0x84, 0x5b, 0xc7, 0x12, 0xee, 0x43, 0x9a, 0x07, 0x71, 0xd8, 0x2f, 0xb5};
-  return format_phc(PasswordHash{iterations, {std::begin(kSalt), std::end(kSalt)},
-                                 {std::begin(kKey), std::end(kKey)}});
+                                                      0xa8, 0x63, 0xf2, 0x0e, 0x58, 0xc4,
+                                                      0x31, 0xb7, 0x6a, 0xd9};
+  static constexpr unsigned char kKey[kKeyBytes] = {0x4e, 0x87, 0x1f, 0xd2, 0x60, 0xab, 0x35, 0xc9,
+                                                    0x0d, 0x7c, 0xe4, 0x92, 0x58, 0x13, 0xbf, 0x26,
+                                                    0xa1, 0x6d, 0x39, 0xf0, 0x84, 0x5b, 0xc7, 0x12,
+                                                    0xee, 0x43, 0x9a, 0x07, 0x71, 0xd8, 0x2f, 0xb5};
+  return format_phc(PasswordHash{
+      iterations, {std::begin(kSalt), std::end(kSalt)}, {std::begin(kKey), std::end(kKey)}});
 }
 
 }  // namespace authd::auth

@@ -6,6 +6,8 @@
 #include <string_view>
 #include <vector>
 
+#include "auth/pacer.hpp"
+
 namespace authd::auth {
 
 struct PasswordHash {
@@ -34,10 +36,13 @@ std::optional<PasswordHash> parse_phc(std::string_view text);
 
 // A fresh random salt and a PBKDF2 key, as a PHC string. Throws std::runtime_error when the
 // random generator fails and std::invalid_argument when iterations is 0.
-std::string hash_password(std::string_view password, std::uint32_t iterations);
+// A pacer lets the derivation give way to other work (see HashPool).
+std::string hash_password(std::string_view password, std::uint32_t iterations,
+                          const Pacer* pacer = nullptr);
 
 // Recomputes the key with the stored salt, cost and key length; compares in constant time.
-bool verify_password(std::string_view password, const PasswordHash& stored);
+bool verify_password(std::string_view password, const PasswordHash& stored,
+                     const Pacer* pacer = nullptr);
 
 // A valid PHC string of the given cost that no password matches in practice: verifying
 // against it for unknown users takes as long as a real check.

@@ -55,7 +55,8 @@ SHA256_CTX pad_context(const std::array<unsigned char, kBlockSize>& key_block, u
 std::array<unsigned char, kBlockSize> make_chained_block() {
   std::array<unsigned char, kBlockSize> block{};
   block[kDigestSize] = 0x80;
-  store_be32(block.data() + kBlockSize - 4, static_cast<std::uint32_t>((kBlockSize + kDigestSize) * 8));
+  store_be32(block.data() + kBlockSize - 4,
+             static_cast<std::uint32_t>((kBlockSize + kDigestSize) * 8));
   return block;
 }
 
@@ -85,7 +86,7 @@ class Pbkdf2Keys {
 
   // T_i = U_1 ^ ... ^ U_c for block index i, written to out (32 bytes).
   void derive_block(std::span<const unsigned char> salt, std::uint32_t index,
-                    std::uint32_t iterations, unsigned char* out) const {
+                    std::uint32_t iterations, unsigned char* out, const Pacer* pacer) const {
     std::array<unsigned char, 4> index_be{};
     store_be32(index_be.data(), index);
 
@@ -105,7 +106,12 @@ class Pbkdf2Keys {
     }
 
     // U_j = HMAC(P, U_{j-1}): two compressions, each resuming from a pad state.
+    std::uint32_t until_pause = Pacer::kEvery;
     for (std::uint32_t j = 1; j < iterations; ++j) {
+      if (pacer != nullptr && --until_pause == 0) {
+        pacer->give_way();
+        until_pause = Pacer::kEvery;
+      }
       std::memcpy(ctx.h, inner_.h, sizeof(ctx.h));
       SHA256_Transform(&ctx, block.data());
       store_state(block.data(), ctx.h);
@@ -139,7 +145,8 @@ const EVP_MD* sha256_md() {
 }  // namespace
 
 void pbkdf2_hmac_sha256(std::string_view password, std::span<const unsigned char> salt,
-                        std::uint32_t iterations, std::span<unsigned char> out) {
+                        std::uint32_t iterations, std::span<unsigned char> out,
+                        const Pacer* pacer) {
   if (iterations == 0) throw std::invalid_argument("PBKDF2 needs at least one iteration");
   // The block index is a 32-bit counter (RFC 8018 caps dkLen at (2^32 - 1) * hLen).
   if (out.size() / kDigestSize >= 0xffffffffu) throw std::length_error("PBKDF2 output too long");
@@ -150,13 +157,18 @@ void pbkdf2_hmac_sha256(std::string_view password, std::span<const unsigned char
   for (std::size_t offset = 0; offset < out.size(); offset += kDigestSize, ++index) {
     const std::size_t take = std::min(kDigestSize, out.size() - offset);
     if (take == kDigestSize) {
-      keys.derive_block(salt, index, iterations, out.data() + offset);
+      keys.derive_block(salt, index, iterations, out.data() + offset, pacer);
     } else {
-      keys.derive_block(salt, index, iterations, block.data());
+      keys.derive_block(salt, index, iterations, block.data(), pacer);
       std::copy_n(block.begin(), take, out.begin() + static_cast<std::ptrdiff_t>(offset));
     }
   }
   OPENSSL_cleanse(block.data(), block.size());
+}
+
+void pbkdf2_hmac_sha256(std::string_view password, std::span<const unsigned char> salt,
+                        std::uint32_t iterations, std::span<unsigned char> out) {
+  pbkdf2_hmac_sha256(password, salt, iterations, out, nullptr);
 }
 
 void pbkdf2_reference(std::string_view password, std::span<const unsigned char> salt,

@@ -7,7 +7,9 @@ namespace {
 
 constexpr char32_t kInvalidCodePoint = 0xFFFFFFFF;
 
-bool is_continuation(unsigned char byte) { return (byte & 0xC0) == 0x80; }
+bool is_continuation(unsigned char byte) {
+  return (byte & 0xC0) == 0x80;
+}
 
 // Decodes one code point from the front of text and removes it; kInvalidCodePoint for
 // ill-formed UTF-8. The second-byte ranges exclude overlongs, surrogates and values past
@@ -49,7 +51,9 @@ char32_t take_code_point(std::string_view& text) {
   return cp;
 }
 
-bool is_control(char32_t cp) { return cp < 0x20 || (cp >= 0x7F && cp <= 0x9F); }
+bool is_control(char32_t cp) {
+  return cp < 0x20 || (cp >= 0x7F && cp <= 0x9F);
+}
 
 bool is_username_char(char c) {
   return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' ||
@@ -57,13 +61,17 @@ bool is_username_char(char c) {
 }
 
 // Printable ASCII without the space.
-bool is_email_char(char c) { return c > 0x20 && c < 0x7F; }
+bool is_email_char(char c) {
+  return c > 0x20 && c < 0x7F;
+}
 
 FieldProblem username_problem(std::string detail) {
   return {"invalid_username", std::move(detail)};
 }
 
-FieldProblem email_problem(std::string detail) { return {"invalid_email", std::move(detail)}; }
+FieldProblem email_problem(std::string detail) {
+  return {"invalid_email", std::move(detail)};
+}
 
 FieldProblem password_problem(std::string detail) {
   return {"invalid_password", std::move(detail)};

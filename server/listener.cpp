@@ -22,6 +22,7 @@
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/string_body.hpp>
 
+#include "auth/hash_pool.hpp"
 #include "server/problem.hpp"
 #include "server/routes.hpp"
 #include "server/wire.hpp"
@@ -447,6 +448,7 @@ net::awaitable<void> Listener::Impl::run_connection(Stream& stream, ConnectionSt
 
     // No deadline while the handler runs: hashing and SQL bound their own waits.
     state.deadline = Clock::time_point::max();
+    app.hashes.note_activity();
     Handled handled = co_await handle_request(app, request);
     Response& response = handled.response;
     const bool close = response.close || !keep_alive || app.draining;

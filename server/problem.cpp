@@ -8,39 +8,15 @@
 
 #include "auth/hash_pool.hpp"
 #include "db/errors.hpp"
+#include "server/wire.hpp"
 
 namespace authd::server {
 namespace {
 
+// The status's reason phrase, so title and status line agree.
 std::string_view title_of(int status) {
-  switch (status) {
-    case 400:
-      return "Bad Request";
-    case 401:
-      return "Unauthorized";
-    case 403:
-      return "Forbidden";
-    case 404:
-      return "Not Found";
-    case 405:
-      return "Method Not Allowed";
-    case 409:
-      return "Conflict";
-    case 413:
-      return "Content Too Large";
-    case 415:
-      return "Unsupported Media Type";
-    case 429:
-      return "Too Many Requests";
-    case 431:
-      return "Request Header Fields Too Large";
-    case 500:
-      return "Internal Server Error";
-    case 503:
-      return "Service Unavailable";
-    default:
-      return "Error";
-  }
+  const std::string_view phrase = reason_phrase(status);
+  return phrase.empty() ? std::string_view("Error") : phrase;
 }
 
 }  // namespace

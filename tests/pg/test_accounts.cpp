@@ -3,6 +3,8 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <chrono>
 #include <future>
 #include <thread>
 #include <vector>
@@ -452,6 +454,40 @@ TEST_CASE("hash threads run at the niceness asked for", "[pg][accounts][hash_poo
   // Lowering one's niceness needs privileges; raising it never does.
   CHECK(await(niceness()) == std::max(own, 7));
   CHECK(::getpriority(PRIO_PROCESS, 0) == own);
+}
+
+TEST_CASE("hash jobs that take a pacer give way while requests arrive, and still finish",
+          "[pg][accounts][hash_pool]") {
+  auth::HashPool hashes(1, 0);
+  std::atomic<bool> done{false};
+  // Requests keep arriving while the job runs: each pacing point then sleeps.
+  std::thread traffic([&] {
+    while (!done) {
+      hashes.note_activity();
+      std::this_thread::sleep_for(std::chrono::microseconds(100));
+    }
+  });
+  auto paced = [&hashes]() -> net::awaitable<std::pair<int, std::int64_t>> {
+    auto job = [](const auth::Pacer& pacer) {
+      const auto started = std::chrono::steady_clock::now();
+      int checks = 0;
+      for (int i = 0; i < 20; ++i) {
+        pacer.give_way();
+        ++checks;
+      }
+      const auto spent = std::chrono::steady_clock::now() - started;
+      return std::pair{checks,
+                       static_cast<std::int64_t>(
+                           std::chrono::duration_cast<std::chrono::microseconds>(spent).count())};
+    };
+    co_return co_await hashes.run(std::move(job));
+  };
+  const auto [checks, micros] = await(paced());
+  done = true;
+  traffic.join();
+  CHECK(checks == 20);
+  // Most of the 20 pacing points saw new requests and paused for kGiveWay each.
+  CHECK(micros >= 10 * auth::HashPool::kGiveWay.count());
 }
 
 TEST_CASE("logins past the hash queue are counted as overloaded", "[pg][accounts][hash_pool]") {

@@ -118,3 +118,27 @@ TEST_CASE("zero iterations throw", "[auth][pbkdf2]") {
   CHECK_THROWS_AS(pbkdf2_hmac_sha256("password", salt, 0, out), std::invalid_argument);
   CHECK_THROWS_AS(pbkdf2_reference("password", salt, 0, out), std::invalid_argument);
 }
+
+namespace {
+
+class CountingPacer final : public Pacer {
+ public:
+  void give_way() const override { ++calls; }
+  mutable int calls = 0;
+};
+
+}  // namespace
+
+TEST_CASE("a pacer is offered a pause every kEvery iterations and changes nothing",
+          "[auth][pbkdf2]") {
+  const std::vector<unsigned char> salt = from_hex("0102030405060708090a0b0c0d0e0f10");
+  const std::uint32_t iterations = 3 * Pacer::kEvery + 5;
+  std::vector<unsigned char> paced(64);
+  std::vector<unsigned char> plain(64);
+  const CountingPacer pacer;
+  pbkdf2_hmac_sha256("correct horse", salt, iterations, paced, &pacer);
+  pbkdf2_hmac_sha256("correct horse", salt, iterations, plain);
+  CHECK(paced == plain);
+  // Two output blocks of 32 bytes, each with three pacing points.
+  CHECK(pacer.calls == 6);
+}
