@@ -375,14 +375,18 @@ net::awaitable<void> Listener::Impl::run_connection(Stream& stream, ConnectionSt
     parser.eager(true);
     bool header_handled = false;
     Clock::time_point started{};
+    bool begun = false;  // bytes of this request have arrived: its 10 s have started
+    Clock::time_point request_deadline{};
 
     // Parse what has arrived; read more only when it is not a whole request yet.
     while (!parser.is_done()) {
       if (buffer.size() > 0) {
-        if (!parser.got_some()) {
+        if (!begun) {
+          begun = true;
           started = Clock::now();
           state.idle = false;
-          state.deadline = started + kHeaderTimeout;
+          request_deadline = started + kHeaderTimeout;
+          state.deadline = request_deadline;
         }
         beast::error_code ec;
         const std::size_t used = parser.put(buffer.data(), ec);
@@ -404,7 +408,9 @@ net::awaitable<void> Listener::Impl::run_connection(Stream& stream, ConnectionSt
         }
         if (parser.is_header_done() && !header_handled) {
           header_handled = true;
-          state.deadline = Clock::now() + kHeaderTimeout;  // the body gets its own 10 s
+          // The body gets 10 s of its own, however slowly it trickles in.
+          request_deadline = Clock::now() + kHeaderTimeout;
+          state.deadline = request_deadline;
           if (!parser.is_done() &&
               beast::iequals(parser.get()[http::field::expect], "100-continue")) {
             out.append("HTTP/1.1 100 Continue\r\n\r\n");
@@ -415,12 +421,12 @@ net::awaitable<void> Listener::Impl::run_connection(Stream& stream, ConnectionSt
       }
       // Waiting for the client: first send what is ready.
       if (!out.empty() && !co_await flush(stream, state, out)) co_return;
-      if (!parser.got_some()) {
+      if (!begun) {
         state.idle = true;
         if (app.draining) co_return;
         state.deadline = Clock::now() + kIdleTimeout;
-      } else if (header_handled) {
-        state.deadline = Clock::now() + kHeaderTimeout;
+      } else {
+        state.deadline = request_deadline;  // a flush above set the write deadline
       }
       // Errors end the connection: the client left, the sweeper closed it at its deadline,
       // or drain() cancelled an idle read.

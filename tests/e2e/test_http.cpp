@@ -139,6 +139,33 @@ TEST_CASE("a client sending headers too slowly is cut off while others are serve
   CHECK(waited < 14s);
 }
 
+TEST_CASE("a body trickling in is cut off 10 s after its header", "[e2e][http]") {
+  AuthdServer server(fresh_database_url());
+  HttpClient slow(server.port());
+  slow.send_raw(
+      "POST /api/v1/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+      "Content-Length: 1000\r\n\r\n");
+  const auto started = std::chrono::steady_clock::now();
+  bool closed = false;
+  while (std::chrono::steady_clock::now() - started < 14s) {
+    // One byte every half second: every read makes progress, the body never completes.
+    try {
+      slow.send_raw(" ");
+    } catch (const std::exception&) {
+      closed = true;
+      break;
+    }
+    if (slow.closed_by_server(500ms)) {
+      closed = true;
+      break;
+    }
+  }
+  CHECK(closed);
+  const auto waited = std::chrono::steady_clock::now() - started;
+  CHECK(waited >= 9s);
+  CHECK(waited < 14s);
+}
+
 TEST_CASE("SIGTERM lets requests in flight finish, then exits 0", "[e2e][http]") {
   // Expensive hashing makes a signup take long enough to be in flight.
   AuthdServer server(fresh_database_url(), {{"AUTHD_PBKDF2_ITERATIONS", "3000000"}});
