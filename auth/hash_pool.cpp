@@ -11,7 +11,7 @@ HashPool::HashPool(std::size_t threads, std::size_t max_queue, int nice)
   slots_.reserve(threads);
   threads_.reserve(threads);
   for (std::size_t i = 0; i < threads; ++i) {
-    slots_.push_back(std::make_unique<Slot>(activity_));
+    slots_.push_back(std::make_unique<Slot>(activity_, abandon_));
     threads_.emplace_back([this, slot = slots_.back().get()] { work(*slot); });
   }
   dispatcher_ = std::thread([this] { dispatch_loop(); });
@@ -27,6 +27,7 @@ void HashPool::stop() {
     if (stopping_) return;
     stopping_ = true;
   }
+  abandon_ = true;
   events_.release();
   if (dispatcher_.joinable()) dispatcher_.join();
   for (auto& thread : threads_) {
@@ -52,11 +53,13 @@ void HashPool::enqueue(std::unique_ptr<detail::HashJob> job) {
   job->complete(std::make_exception_ptr(Overloaded("too many password hashes waiting")));
 }
 
-void HashPool::ActivityPacer::give_way() const {
+bool HashPool::ActivityPacer::give_way() const {
+  if (stopping_.load(std::memory_order_relaxed)) return false;
   const std::uint64_t now = activity_.load(std::memory_order_relaxed);
-  if (now == seen_) return;
+  if (now == seen_) return true;
   seen_ = now;
   std::this_thread::sleep_for(kGiveWay);
+  return true;
 }
 
 void HashPool::work(Slot& slot) {
@@ -89,9 +92,17 @@ void HashPool::dispatch_loop() {
       }
     }
     bool stop_now = false;
+    std::vector<std::unique_ptr<detail::HashJob>> refused;
     {
       std::lock_guard lock(mutex_);
       accepted_ -= finished.size();
+      // Stopping: jobs not started yet are refused rather than run, so shutdown waits at most
+      // for the hashes already running.
+      while (stopping_ && !queue_.empty()) {
+        refused.push_back(std::move(queue_.front()));
+        queue_.pop_front();
+        --accepted_;
+      }
       for (auto& slot : slots_) {
         if (slot->owned || queue_.empty()) continue;
         slot->owned = std::move(queue_.front());
@@ -103,6 +114,9 @@ void HashPool::dispatch_loop() {
       stop_now = stopping_ && accepted_ == 0;
     }
     for (auto& job : finished) job->complete(nullptr);
+    for (auto& job : refused) {
+      job->complete(std::make_exception_ptr(Overloaded("authd is stopping")));
+    }
     if (stop_now) break;
   }
   for (auto& slot : slots_) {

@@ -134,7 +134,9 @@ class HashPool {
   HashPool(const HashPool&) = delete;
   HashPool& operator=(const HashPool&) = delete;
 
-  // Finishes the accepted jobs, then joins the threads; later run() calls throw Overloaded.
+  // Refuses the queued jobs with Overloaded, ends running paced jobs at their next pacing
+  // point (unpaced ones run to their end), then joins the threads; later run() calls throw
+  // Overloaded too. Called at shutdown, when no request waits for a hash any more.
   void stop();
 
   static constexpr std::chrono::microseconds kGiveWay{500};
@@ -157,16 +159,20 @@ class HashPool {
   // so a preempted hash thread cannot stall the event loop (no priority inversion).
   class ActivityPacer final : public Pacer {
    public:
-    explicit ActivityPacer(const std::atomic<std::uint64_t>& activity) : activity_(activity) {}
-    void give_way() const override;
+    ActivityPacer(const std::atomic<std::uint64_t>& activity, const std::atomic<bool>& stopping)
+        : activity_(activity), stopping_(stopping) {}
+    // False once the pool is stopping: nobody waits for that hash any more.
+    bool give_way() const override;
 
    private:
     const std::atomic<std::uint64_t>& activity_;
+    const std::atomic<bool>& stopping_;
     mutable std::uint64_t seen_ = 0;
   };
 
   struct Slot {
-    explicit Slot(const std::atomic<std::uint64_t>& activity) : pacer(activity) {}
+    Slot(const std::atomic<std::uint64_t>& activity, const std::atomic<bool>& stopping)
+        : pacer(activity, stopping) {}
     ActivityPacer pacer;  // used by this slot's thread only
     std::binary_semaphore start{0};
     std::atomic<detail::HashJob*> job{nullptr};
@@ -188,6 +194,7 @@ class HashPool {
   bool stopping_ = false;
   std::atomic<std::size_t> busy_{0};
   std::atomic<std::uint64_t> activity_{0};
+  std::atomic<bool> abandon_{false};     // set by stop(): running paced jobs end early
   std::counting_semaphore<> events_{0};  // a job queued, a job finished, or stop
   std::vector<std::unique_ptr<Slot>> slots_;
   std::vector<std::thread> threads_;

@@ -109,7 +109,12 @@ class Pbkdf2Keys {
     std::uint32_t until_pause = Pacer::kEvery;
     for (std::uint32_t j = 1; j < iterations; ++j) {
       if (pacer != nullptr && --until_pause == 0) {
-        pacer->give_way();
+        if (!pacer->give_way()) {
+          OPENSSL_cleanse(&ctx, sizeof(ctx));
+          OPENSSL_cleanse(block.data(), block.size());
+          OPENSSL_cleanse(acc.data(), sizeof(acc));
+          throw DerivationAbandoned();
+        }
         until_pause = Pacer::kEvery;
       }
       std::memcpy(ctx.h, inner_.h, sizeof(ctx.h));

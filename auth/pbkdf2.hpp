@@ -12,8 +12,7 @@ namespace authd::auth {
 // each iteration costs two raw SHA-256 compressions. Throws std::invalid_argument when
 // iterations is 0. With a pacer, gives way every Pacer::kEvery iterations.
 void pbkdf2_hmac_sha256(std::string_view password, std::span<const unsigned char> salt,
-                        std::uint32_t iterations, std::span<unsigned char> out,
-                        const Pacer* pacer);
+                        std::uint32_t iterations, std::span<unsigned char> out, const Pacer* pacer);
 void pbkdf2_hmac_sha256(std::string_view password, std::span<const unsigned char> salt,
                         std::uint32_t iterations, std::span<unsigned char> out);
 

@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <list>
+#include <optional>
 #include <random>
 
 #include <boost/asio/as_tuple.hpp>
@@ -64,29 +65,34 @@ struct ConnectionState {
 };
 
 struct Worker {
-  explicit Worker(net::io_context& context) : io(context), sweeper(context) {}
+  explicit Worker(net::io_context& context) : io(context), sweeper(std::in_place, context) {}
   net::io_context& io;
   std::list<ConnectionState*> connections;  // this worker's, on its thread only
-  net::steady_timer sweeper;
+  // Reset by ~Listener: a worker can outlive the io_contexts (open connections keep it), its
+  // timer must not.
+  std::optional<net::steady_timer> sweeper;
 };
 
-// Keeps a connection in its worker's list for as long as it runs.
+// Keeps a connection in its worker's list for as long as it runs, and the worker alive: when
+// authd stops with connections still open, their coroutine frames are destroyed with the
+// io_contexts, after the listener.
 class Registration {
  public:
-  Registration(Worker& worker, ConnectionState& state)
-      : worker_(worker), place_(worker.connections.insert(worker.connections.end(), &state)) {}
-  ~Registration() { worker_.connections.erase(place_); }
+  Registration(std::shared_ptr<Worker> worker, ConnectionState& state)
+      : worker_(std::move(worker)),
+        place_(worker_->connections.insert(worker_->connections.end(), &state)) {}
+  ~Registration() { worker_->connections.erase(place_); }
   Registration(const Registration&) = delete;
   Registration& operator=(const Registration&) = delete;
 
  private:
-  Worker& worker_;
+  std::shared_ptr<Worker> worker_;
   std::list<ConnectionState*>::iterator place_;
 };
 
 void sweep(Worker& worker) {
-  worker.sweeper.expires_after(kSweepInterval);
-  worker.sweeper.async_wait([&worker](boost::system::error_code ec) {
+  worker.sweeper->expires_after(kSweepInterval);
+  worker.sweeper->async_wait([&worker](boost::system::error_code ec) {
     if (ec) return;
     const auto now = Clock::now();
     for (ConnectionState* state : worker.connections) {
@@ -206,19 +212,19 @@ net::awaitable<bool> send_file(Stream& stream, ConnectionState& state, std::stri
 struct Listener::Impl : std::enable_shared_from_this<Listener::Impl> {
   Impl(App& a, const std::vector<net::io_context*>& contexts, net::ssl::context* t)
       : app(a), tls(t) {
-    for (auto* context : contexts) workers.push_back(std::make_unique<Worker>(*context));
+    for (auto* context : contexts) workers.push_back(std::make_shared<Worker>(*context));
   }
 
   App& app;
   net::ssl::context* tls;
-  std::vector<std::unique_ptr<Worker>> workers;
+  std::vector<std::shared_ptr<Worker>> workers;
   std::vector<std::unique_ptr<tcp::acceptor>> acceptors;
   std::atomic<std::size_t> live{0};
   std::size_t next_worker = 0;
 
   net::awaitable<void> accept_loop(tcp::acceptor& acceptor);
-  net::awaitable<void> serve_plain(Worker& worker, Socket socket);
-  net::awaitable<void> serve_tls(Worker& worker, Socket socket);
+  net::awaitable<void> serve_plain(std::shared_ptr<Worker> worker, Socket socket);
+  net::awaitable<void> serve_tls(std::shared_ptr<Worker> worker, Socket socket);
   template <class Stream>
   net::awaitable<void> run_connection(Stream& stream, ConnectionState& state, const Request& base);
 };
@@ -226,7 +232,12 @@ struct Listener::Impl : std::enable_shared_from_this<Listener::Impl> {
 Listener::Listener(App& app, std::vector<net::io_context*> workers, net::ssl::context* tls)
     : impl_(std::make_shared<Impl>(app, workers, tls)) {}
 
-Listener::~Listener() = default;
+Listener::~Listener() {
+  // The io_contexts have stopped, and are destroyed after this: I/O objects go now. The rest of
+  // Impl may live on in the handlers of connections cut at the drain deadline.
+  impl_->acceptors.clear();
+  for (auto& worker : impl_->workers) worker->sweeper.reset();
+}
 
 void Listener::start() {
   auto& io = impl_->workers.front()->io;
@@ -300,9 +311,9 @@ void Listener::drain(std::chrono::milliseconds deadline,
 net::awaitable<void> Listener::Impl::accept_loop(tcp::acceptor& acceptor) {
   auto self = shared_from_this();
   for (;;) {
-    Worker& worker = *workers[next_worker++ % workers.size()];
-    auto [ec, socket] =
-        co_await acceptor.async_accept(worker.io.get_executor(), net::as_tuple(net::use_awaitable));
+    const std::shared_ptr<Worker>& worker = workers[next_worker++ % workers.size()];
+    auto [ec, socket] = co_await acceptor.async_accept(worker->io.get_executor(),
+                                                       net::as_tuple(net::use_awaitable));
     if (ec == net::error::operation_aborted || !acceptor.is_open()) co_return;
     if (ec) {
       // Out of descriptors and the like: pause instead of spinning.
@@ -318,15 +329,15 @@ net::awaitable<void> Listener::Impl::accept_loop(tcp::acceptor& acceptor) {
     };
     if (tls != nullptr) {
       auto session = serve_tls(worker, std::move(socket));
-      net::co_spawn(worker.io, std::move(session), on_done);
+      net::co_spawn(worker->io, std::move(session), on_done);
     } else {
       auto session = serve_plain(worker, std::move(socket));
-      net::co_spawn(worker.io, std::move(session), on_done);
+      net::co_spawn(worker->io, std::move(session), on_done);
     }
   }
 }
 
-net::awaitable<void> Listener::Impl::serve_plain(Worker& worker, Socket socket) {
+net::awaitable<void> Listener::Impl::serve_plain(std::shared_ptr<Worker> worker, Socket socket) {
   boost::system::error_code ec;
   const auto peer = socket.remote_endpoint(ec);
   if (ec) co_return;
@@ -339,7 +350,7 @@ net::awaitable<void> Listener::Impl::serve_plain(Worker& worker, Socket socket) 
   socket.shutdown(tcp::socket::shutdown_send, ec);
 }
 
-net::awaitable<void> Listener::Impl::serve_tls(Worker& worker, Socket socket) {
+net::awaitable<void> Listener::Impl::serve_tls(std::shared_ptr<Worker> worker, Socket socket) {
   boost::system::error_code ec;
   const auto peer = socket.remote_endpoint(ec);
   if (ec) co_return;

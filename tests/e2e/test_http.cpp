@@ -3,8 +3,10 @@
 #include <signal.h>
 
 #include <future>
+#include <memory>
 #include <optional>
 #include <thread>
+#include <vector>
 
 #include "tests/support/http_client.hpp"
 #include "tests/support/pg.hpp"
@@ -176,6 +178,27 @@ TEST_CASE("SIGTERM lets requests in flight finish, then exits 0", "[e2e][http]")
   CHECK(response.status == 201);
   CHECK(server.process().wait(12s) == 0);
   CHECK_THROWS(http(server.port(), "GET", "/healthz"));
+}
+
+TEST_CASE("SIGTERM with requests outlasting the drain cuts them and still exits 0 in time",
+          "[e2e][http]") {
+  // One hash thread and very expensive hashes: these signups cannot finish within the drain.
+  AuthdServer server(fresh_database_url(),
+                     {{"AUTHD_PBKDF2_ITERATIONS", "10000000"}, {"AUTHD_HASH_THREADS", "1"}});
+  std::vector<std::unique_ptr<HttpClient>> clients;
+  for (int i = 0; i < 6; ++i) {
+    const std::string body = R"({"username":"cut)" + std::to_string(i) + R"(","email":"cut)" +
+                             std::to_string(i) + R"(@example.com","password":"long enough"})";
+    clients.push_back(std::make_unique<HttpClient>(server.port()));
+    clients.back()->send_raw("POST /api/v1/signup HTTP/1.1\r\nHost: x\r\nContent-Length: " +
+                             std::to_string(body.size()) + "\r\n\r\n" + body);
+  }
+  std::this_thread::sleep_for(300ms);
+  const auto signalled = std::chrono::steady_clock::now();
+  server.process().signal(SIGTERM);
+  // Exit 0 also means the sanitizers found nothing while the cut connections were torn down.
+  CHECK(server.process().wait(15s) == 0);
+  CHECK(std::chrono::steady_clock::now() - signalled < 11s);
 }
 
 TEST_CASE("authd listens on IPv6", "[e2e][http]") {

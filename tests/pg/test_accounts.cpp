@@ -3,6 +3,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <future>
@@ -459,35 +460,63 @@ TEST_CASE("hash threads run at the niceness asked for", "[pg][accounts][hash_poo
 TEST_CASE("hash jobs that take a pacer give way while requests arrive, and still finish",
           "[pg][accounts][hash_pool]") {
   auth::HashPool hashes(1, 0);
-  std::atomic<bool> done{false};
-  // Requests keep arriving while the job runs: each pacing point then sleeps.
-  std::thread traffic([&] {
-    while (!done) {
-      hashes.note_activity();
-      std::this_thread::sleep_for(std::chrono::microseconds(100));
-    }
-  });
-  auto paced = [&hashes]() -> net::awaitable<std::pair<int, std::int64_t>> {
-    auto job = [](const auth::Pacer& pacer) {
-      const auto started = std::chrono::steady_clock::now();
-      int checks = 0;
-      for (int i = 0; i < 20; ++i) {
-        pacer.give_way();
-        ++checks;
-      }
-      const auto spent = std::chrono::steady_clock::now() - started;
-      return std::pair{checks,
-                       static_cast<std::int64_t>(
-                           std::chrono::duration_cast<std::chrono::microseconds>(spent).count())};
+  using Micros = std::chrono::microseconds;
+  // 20 pacing points with no request in between, then 20 with one before each.
+  auto paced = [&hashes]() -> net::awaitable<std::array<std::int64_t, 3>> {
+    auto job = [&hashes](const auth::Pacer& pacer) {
+      std::int64_t kept_going = 0;
+      const auto timed = [&](bool with_requests) {
+        const auto started = std::chrono::steady_clock::now();
+        for (int i = 0; i < 20; ++i) {
+          if (with_requests) hashes.note_activity();
+          if (pacer.give_way()) ++kept_going;
+        }
+        return std::chrono::duration_cast<Micros>(std::chrono::steady_clock::now() - started)
+            .count();
+      };
+      const auto quiet = timed(false);
+      const auto busy = timed(true);
+      return std::array<std::int64_t, 3>{quiet, busy, kept_going};
     };
     co_return co_await hashes.run(std::move(job));
   };
-  const auto [checks, micros] = await(paced());
-  done = true;
-  traffic.join();
-  CHECK(checks == 20);
-  // Most of the 20 pacing points saw new requests and paused for kGiveWay each.
-  CHECK(micros >= 10 * auth::HashPool::kGiveWay.count());
+  const auto [quiet, busy, kept_going] = await(paced());
+  CHECK(kept_going == 40);
+  CHECK(quiet < 20 * auth::HashPool::kGiveWay.count());
+  CHECK(busy >= 20 * auth::HashPool::kGiveWay.count());
+}
+
+TEST_CASE("stopping a hash pool finishes the running job and refuses the queued ones",
+          "[pg][accounts][hash_pool]") {
+  auth::HashPool hashes(1, 3);
+  net::io_context io;
+  std::promise<void> release;
+  auto released = release.get_future().share();
+  std::atomic<bool> started{false};
+  auto running = [released, &started] {
+    started = true;
+    released.wait();
+    return 1;
+  };
+  std::vector<std::future<int>> results;
+  results.push_back(net::co_spawn(io, hashes.run(std::move(running)), net::use_future));
+  for (int i = 0; i < 3; ++i) {
+    auto queued = [] { return 2; };
+    results.push_back(net::co_spawn(io, hashes.run(std::move(queued)), net::use_future));
+  }
+  auto work = net::make_work_guard(io);
+  std::thread runner([&io] { io.run(); });
+  while (!started) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  std::thread stopper([&hashes] { hashes.stop(); });
+  // The queued jobs are refused while the running one still holds its thread.
+  for (std::size_t i = 1; i < results.size(); ++i) {
+    CHECK_THROWS_AS(results[i].get(), auth::Overloaded);
+  }
+  release.set_value();
+  CHECK(results[0].get() == 1);
+  stopper.join();
+  work.reset();
+  runner.join();
 }
 
 TEST_CASE("logins past the hash queue are counted as overloaded", "[pg][accounts][hash_pool]") {

@@ -123,7 +123,8 @@ namespace {
 
 class CountingPacer final : public Pacer {
  public:
-  void give_way() const override { ++calls; }
+  bool give_way() const override { return ++calls < give_up_at; }
+  int give_up_at = 1'000'000;
   mutable int calls = 0;
 };
 
@@ -141,4 +142,14 @@ TEST_CASE("a pacer is offered a pause every kEvery iterations and changes nothin
   CHECK(paced == plain);
   // Two output blocks of 32 bytes, each with three pacing points.
   CHECK(pacer.calls == 6);
+}
+
+TEST_CASE("a pacer that answers false abandons the derivation", "[auth][pbkdf2]") {
+  const std::vector<unsigned char> salt = from_hex("0102030405060708");
+  std::vector<unsigned char> out(32);
+  CountingPacer pacer;
+  pacer.give_up_at = 2;
+  CHECK_THROWS_AS(pbkdf2_hmac_sha256("pw", salt, 10 * Pacer::kEvery, out, &pacer),
+                  DerivationAbandoned);
+  CHECK(pacer.calls == 2);
 }
