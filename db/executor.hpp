@@ -110,12 +110,12 @@ auto DbExecutor::run(F fn, std::chrono::milliseconds timeout)
     Executor executor = net::get_associated_executor(handler);
     // Whichever finishes first (the call or the timer) takes the handler and completes it.
     struct State {
-      State(Handler h, const Executor& ex) : handler(std::move(h)), timer(ex) {}
+      explicit State(Handler h) : handler(std::move(h)) {}
       std::mutex mutex;
       std::optional<Handler> handler;
-      net::steady_timer timer;
+      std::optional<net::steady_timer> timer;  // only for calls with a timeout
     };
-    auto state = std::make_shared<State>(std::move(handler), executor);
+    auto state = std::make_shared<State>(std::move(handler));
     auto complete = [state, executor](std::exception_ptr error, std::optional<Value> value) {
       std::optional<Handler> taken;
       {
@@ -126,13 +126,13 @@ auto DbExecutor::run(F fn, std::chrono::milliseconds timeout)
       }
       net::dispatch(executor,
                     [state, h = std::move(*taken), error, v = std::move(value)]() mutable {
-                      state->timer.cancel();
+                      if (state->timer) state->timer->cancel();
                       std::move(h)(error, std::move(v));
                     });
     };
     if (timeout.count() > 0) {
-      state->timer.expires_after(timeout);
-      state->timer.async_wait([complete](boost::system::error_code ec) {
+      state->timer.emplace(executor, timeout);
+      state->timer->async_wait([complete](boost::system::error_code ec) {
         if (ec) return;
         complete(std::make_exception_ptr(DatabaseUnavailable("PostgreSQL did not answer in time")),
                  std::nullopt);
