@@ -53,7 +53,9 @@ std::string Metrics::render(const Gauges& g) const {
              static_cast<unsigned long long>(n));
     }
   }
-  out += "# HELP authd_http_request_duration_seconds Time from the request's first byte to its answer being ready to send.\n";
+  out +=
+      "# HELP authd_http_request_duration_seconds Time from the request's first byte to its answer "
+      "being ready to send.\n";
   out += "# TYPE authd_http_request_duration_seconds histogram\n";
   for (std::size_t r = 0; r < names_.size(); ++r) {
     const RouteStats& s = stats_[r];
