@@ -11,7 +11,7 @@ HashPool::HashPool(std::size_t threads, std::size_t max_queue, int nice)
   slots_.reserve(threads);
   threads_.reserve(threads);
   for (std::size_t i = 0; i < threads; ++i) {
-    slots_.push_back(std::make_unique<Slot>(activity_, abandon_));
+    slots_.push_back(std::make_unique<Slot>(activity_, stopping_));
     threads_.emplace_back([this, slot = slots_.back().get()] { work(*slot); });
   }
   dispatcher_ = std::thread([this] { dispatch_loop(); });
@@ -27,7 +27,6 @@ void HashPool::stop() {
     if (stopping_) return;
     stopping_ = true;
   }
-  abandon_ = true;
   events_.release();
   if (dispatcher_.joinable()) dispatcher_.join();
   for (auto& thread : threads_) {

@@ -191,10 +191,10 @@ class HashPool {
   mutable std::mutex mutex_;  // the queue; shared by event-loop threads and the dispatcher only
   std::deque<std::unique_ptr<detail::HashJob>> queue_;
   std::size_t accepted_ = 0;  // queued or running: bounded by capacity_
-  bool stopping_ = false;
+  // Written under mutex_; read without it by the pacers, so running jobs can end early.
+  std::atomic<bool> stopping_{false};
   std::atomic<std::size_t> busy_{0};
   std::atomic<std::uint64_t> activity_{0};
-  std::atomic<bool> abandon_{false};     // set by stop(): running paced jobs end early
   std::counting_semaphore<> events_{0};  // a job queued, a job finished, or stop
   std::vector<std::unique_ptr<Slot>> slots_;
   std::vector<std::thread> threads_;

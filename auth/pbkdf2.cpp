@@ -107,14 +107,11 @@ class Pbkdf2Keys {
 
     // U_j = HMAC(P, U_{j-1}): two compressions, each resuming from a pad state.
     std::uint32_t until_pause = Pacer::kEvery;
+    bool abandoned = false;
     for (std::uint32_t j = 1; j < iterations; ++j) {
       if (pacer != nullptr && --until_pause == 0) {
-        if (!pacer->give_way()) {
-          OPENSSL_cleanse(&ctx, sizeof(ctx));
-          OPENSSL_cleanse(block.data(), block.size());
-          OPENSSL_cleanse(acc.data(), sizeof(acc));
-          throw DerivationAbandoned();
-        }
+        abandoned = !pacer->give_way();
+        if (abandoned) break;
         until_pause = Pacer::kEvery;
       }
       std::memcpy(ctx.h, inner_.h, sizeof(ctx.h));
@@ -126,10 +123,11 @@ class Pbkdf2Keys {
       for (std::size_t w = 0; w < kStateWords; ++w) acc[w] ^= ctx.h[w];
     }
 
-    store_state(out, acc.data());
+    if (!abandoned) store_state(out, acc.data());
     OPENSSL_cleanse(&ctx, sizeof(ctx));
     OPENSSL_cleanse(block.data(), block.size());
     OPENSSL_cleanse(acc.data(), sizeof(acc));
+    if (abandoned) throw DerivationAbandoned();
   }
 
  private:

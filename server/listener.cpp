@@ -194,13 +194,14 @@ net::awaitable<bool> send_file(Stream& stream, ConnectionState& state, std::stri
   const auto size = static_cast<std::size_t>(info.st_size);
   append_head(out, response, head, size,
               "Content-Disposition: attachment; filename=\"" + response.file->download_name + "\"");
+  // Each chunk is read straight into the output buffer, behind the head the first time.
   std::size_t sent = 0;
-  std::string chunk;
   while (sent < size) {
-    chunk.resize(std::min(kFileChunk, size - sent));
-    const ssize_t n = ::read(file.fd(), chunk.data(), chunk.size());
+    const std::size_t queued = out.size();
+    out.resize(queued + std::min(kFileChunk, size - sent));
+    const ssize_t n = ::read(file.fd(), out.data() + queued, out.size() - queued);
     if (n <= 0) co_return false;
-    out.append(chunk.data(), static_cast<std::size_t>(n));
+    out.resize(queued + static_cast<std::size_t>(n));
     sent += static_cast<std::size_t>(n);
     if (!co_await flush(stream, state, out)) co_return false;
   }

@@ -72,6 +72,11 @@ void append_number(std::string& out, std::size_t value) {
   out.append(digits, end);
 }
 
+// 1xx, 204 and 304 answers carry no body, so no length and no type.
+bool bodiless(int status) {
+  return status < 200 || status == 204 || status == 304;
+}
+
 void append_field(std::string& out, std::string_view name, std::string_view value) {
   out.append(name);
   out.append(": ");
@@ -89,17 +94,14 @@ void append_head(std::string& out, const Response& response, const WireHead& hea
   out.append(reason_phrase(response.status));
   out.append("\r\n");
   append_field(out, "Date", http_date());
-  if (response.status != 204 && response.status != 304) {
-    append_field(out, "Content-Type", response.content_type);
-  }
+  if (!bodiless(response.status)) append_field(out, "Content-Type", response.content_type);
   for (const auto& [name, value] : response.headers) append_field(out, name, value);
   if (!head.request_id.empty()) append_field(out, "X-Request-Id", head.request_id);
   if (!extra_header.empty()) {
     out.append(extra_header);
     out.append("\r\n");
   }
-  const bool bodiless = response.status < 200 || response.status == 204 || response.status == 304;
-  if (!bodiless) {
+  if (!bodiless(response.status)) {
     out.append("Content-Length: ");
     append_number(out, content_length);
     out.append("\r\n");
@@ -113,9 +115,9 @@ void append_head(std::string& out, const Response& response, const WireHead& hea
 }
 
 void append_response(std::string& out, const Response& response, const WireHead& head) {
-  const bool bodiless = response.status < 200 || response.status == 204 || response.status == 304;
-  append_head(out, response, head, bodiless ? 0 : response.body.size());
-  if (!bodiless) out.append(response.body);
+  const bool body = !bodiless(response.status);
+  append_head(out, response, head, body ? response.body.size() : 0);
+  if (body) out.append(response.body);
 }
 
 }  // namespace authd::server

@@ -8,6 +8,7 @@
 #include "tests/support/http_client.hpp"
 #include "tests/support/pg.hpp"
 #include "tests/support/process.hpp"
+#include "tests/support/temp_dir.hpp"
 
 using namespace authd::test;
 namespace json = boost::json;
@@ -88,7 +89,7 @@ TEST_CASE("backups are listed newest first and downloaded whole as CSV", "[e2e][
   CHECK_THAT(latest.header("content-type").value_or(""), Catch::StartsWith("text/csv"));
   CHECK_THAT(latest.header("content-disposition").value_or(""),
              Catch::Contains(std::string(second.at("file").as_string())));
-  CHECK(latest.body.size() == second.at("bytes").as_int64());
+  CHECK(static_cast<std::int64_t>(latest.body.size()) == second.at("bytes").as_int64());
   CHECK_THAT(latest.body, Catch::StartsWith("id,username,email,password_hash,role,created_at\n"));
   CHECK_THAT(latest.body, Catch::Contains("lee@ex.com"));
 
@@ -101,13 +102,12 @@ TEST_CASE("backups are listed newest first and downloaded whole as CSV", "[e2e][
 }
 
 TEST_CASE("a backup whose file has gone is reported, not served half", "[e2e][backup]") {
-  char dir[] = "/tmp/authd-test-backups-XXXXXX";
-  REQUIRE(::mkdtemp(dir) != nullptr);
+  const std::string dir = make_temp_dir("authd-test-backups-");
   AuthdServer server(fresh_database_url(),
                      {{"AUTHD_ADMIN_TOKEN", kAdminToken}, {"AUTHD_BACKUP_DIR", dir}});
   const Headers token = {{"Authorization", std::string("Bearer ") + kAdminToken}};
   const auto meta = json::parse(http(server.port(), "GET", "/dump", "", token).body);
-  const std::string path = std::string(dir) + "/" + std::string(meta.at("file").as_string());
+  const std::string path = dir + "/" + std::string(meta.at("file").as_string());
   REQUIRE(std::remove(path.c_str()) == 0);
   const auto gone = http(server.port(), "GET", "/showbackup", "", token);
   CHECK(gone.status == 410);
@@ -138,8 +138,7 @@ TEST_CASE("two backups requested at once: one is written, the other gets 409 or 
 
 TEST_CASE("backup create and restore on the command line round-trip users who can log in",
           "[e2e][backup]") {
-  char dir[] = "/tmp/authd-test-backups-XXXXXX";
-  REQUIRE(::mkdtemp(dir) != nullptr);
+  const std::string dir = make_temp_dir("authd-test-backups-");
   const auto source = fresh_database_url();
   std::string file;
   {
@@ -153,7 +152,7 @@ TEST_CASE("backup create and restore on the command line round-trip users who ca
   REQUIRE(created.code == 0);
   const auto meta = json::parse(created.output.substr(created.output.find('{')));
   CHECK(meta.at("rows") == 2);
-  file = std::string(dir) + "/" + std::string(meta.at("file").as_string());
+  file = dir + "/" + std::string(meta.at("file").as_string());
 
   const auto target = fresh_database_url();
   const auto restored = run(AUTHD_BINARY, {"backup", "restore", file}, base_env(target));

@@ -6,6 +6,7 @@
 
 #include "tests/support/http_client.hpp"
 #include "tests/support/process.hpp"
+#include "tests/support/temp_dir.hpp"
 
 using namespace authd::test;
 using namespace std::chrono_literals;
@@ -16,9 +17,7 @@ namespace {
 class PrivateCluster {
  public:
   PrivateCluster() {
-    char dir[] = "/tmp/authd-test-cluster-XXXXXX";
-    if (::mkdtemp(dir) == nullptr) throw std::runtime_error("mkdtemp failed");
-    dir_ = dir;
+    dir_ = make_temp_dir("authd-test-cluster-");
     url_ = last_line(pg({"start", dir_}));
   }
   ~PrivateCluster() { run(script(), {"stop", "--remove", dir_}); }

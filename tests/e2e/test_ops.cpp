@@ -11,17 +11,12 @@
 #include "tests/support/http_client.hpp"
 #include "tests/support/pg.hpp"
 #include "tests/support/process.hpp"
+#include "tests/support/temp_dir.hpp"
 
 using namespace authd::test;
 namespace json = boost::json;
 
 namespace {
-
-std::string temp_dir() {
-  char dir[] = "/tmp/authd-test-XXXXXX";
-  if (::mkdtemp(dir) == nullptr) throw std::runtime_error("mkdtemp failed");
-  return dir;
-}
 
 void write_file(const std::string& path, const std::string& text) {
   std::ofstream out(path);
@@ -61,7 +56,7 @@ TEST_CASE("/metrics passes promtool check metrics after some traffic", "[e2e][op
   CHECK_THAT(metrics.body, Catch::Contains("authd_db_pool_in_use"));
   CHECK_THAT(metrics.body, Catch::Contains("authd_sessions_created_total 1"));
 
-  const std::string dir = temp_dir();
+  const std::string dir = make_temp_dir("authd-test-");
   write_file(dir + "/metrics.txt", metrics.body);
   const auto check = run("/bin/sh", {"-c", "promtool check metrics < " + dir + "/metrics.txt"});
   INFO(check.output);
@@ -118,7 +113,7 @@ TEST_CASE("JSON log lines parse and hold no password or token", "[e2e][ops]") {
 }
 
 TEST_CASE("with a certificate authd serves HTTPS only, and cookies are Secure", "[e2e][ops][tls]") {
-  const std::string dir = temp_dir();
+  const std::string dir = make_temp_dir("authd-test-");
   make_certificate(dir);
   AuthdServer server(fresh_database_url(),
                      {{"AUTHD_TLS_CERT", dir + "/cert.pem"}, {"AUTHD_TLS_KEY", dir + "/key.pem"}});
@@ -145,7 +140,7 @@ TEST_CASE("with a certificate authd serves HTTPS only, and cookies are Secure", 
 }
 
 TEST_CASE("a bad certificate or key stops start-up with exit 2", "[e2e][ops][tls]") {
-  const std::string dir = temp_dir();
+  const std::string dir = make_temp_dir("authd-test-");
   make_certificate(dir);
   write_file(dir + "/junk.pem", "not a certificate\n");
   auto env = base_env(fresh_database_url());

@@ -22,6 +22,7 @@
 #include "db/pool.hpp"
 #include "db/statements.hpp"
 #include "tests/support/pg.hpp"
+#include "tests/support/temp_dir.hpp"
 
 using namespace authd;
 using namespace std::chrono_literals;
@@ -31,37 +32,6 @@ namespace {
 
 constexpr std::uint32_t kIterations = 1000;
 const std::string kHeaderLine = "id,username,email,password_hash,role,created_at";
-
-// A directory of its own under /tmp, removed with everything in it.
-class TempDir {
- public:
-  TempDir() {
-    char name[] = "/tmp/authd-backup-test.XXXXXX";
-    if (::mkdtemp(name) == nullptr) throw std::runtime_error("mkdtemp failed");
-    path_ = name;
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    fs::remove_all(path_, ignored);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-
-  const std::string& path() const { return path_; }
-  std::string file(const std::string& name) const { return path_ + "/" + name; }
-
-  // Every entry, hidden ones (a ".name.tmp" being written) included.
-  std::vector<std::string> entries() const {
-    std::vector<std::string> names;
-    for (const auto& entry : fs::directory_iterator(path_)) {
-      names.push_back(entry.path().filename().string());
-    }
-    return names;
-  }
-
- private:
-  std::string path_;
-};
 
 std::string read_whole(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -198,7 +168,7 @@ TEST_CASE("a dump writes a whole file that matches its metadata", "[pg][backup]"
   insert_many(c, 1, 250, hash);
   insert_user(c, {900, "Root.Admin", "root@example.com", hash, "admin", "2020-01-02 03:04:05+00"});
 
-  TempDir dir;
+  test::TempDir dir;
   backup::BackupService service(url, dir.path());
   std::vector<backup::Progress> reports;
   const auto info = service.create(c, [&](const backup::Progress& p) { reports.push_back(p); });
@@ -265,7 +235,7 @@ TEST_CASE("a dump quotes commas, quotes and newlines so they read back exactly",
   };
   for (const auto& u : users) insert_user(c, u);
 
-  TempDir dir;
+  test::TempDir dir;
   backup::BackupService service(url, dir.path());
   const auto info = service.create(c);
   const std::string content = read_whole(service.path_of(info));
@@ -303,7 +273,7 @@ TEST_CASE("a dump whose COPY is killed midway leaves no file and no metadata", "
     auto& c = lease.connection();
     insert_many(c, 1, 20000, hash, padding);
 
-    TempDir dir;
+    test::TempDir dir;
     backup::BackupService service(url, dir.path());
     std::atomic<bool> finished{false};
     std::atomic<bool> terminated{false};
@@ -376,7 +346,7 @@ TEST_CASE("a second dump on the same service while one runs gets BackupInProgres
   auto& admin = admin_lease.connection();
   insert_many(first_metadata, 1, 100, auth::hash_password("correct horse battery", kIterations));
 
-  TempDir dir;
+  test::TempDir dir;
   backup::BackupService service(url, dir.path());
   // Declared before the lock holder: should a check fail, the lock is let go before the first
   // dump is waited for.
@@ -414,8 +384,8 @@ TEST_CASE("a second instance dumping while another does gets BackupInProgress", 
   auto& admin = admin_lease.connection();
   insert_many(first_metadata, 1, 100, auth::hash_password("correct horse battery", kIterations));
 
-  TempDir first_dir;
-  TempDir second_dir;
+  test::TempDir first_dir;
+  test::TempDir second_dir;
   backup::BackupService first_instance(url, first_dir.path());
   backup::BackupService second_instance(url, second_dir.path());
   std::future<backup::BackupInfo> first;
@@ -459,7 +429,7 @@ TEST_CASE("a restore into a fresh database keeps ids, roles, hashes and creation
   };
   for (const auto& u : users) insert_user(source, u);
 
-  TempDir dir;
+  test::TempDir dir;
   backup::BackupService service(source_url, dir.path());
   const auto info = service.create(source);
 
@@ -512,7 +482,7 @@ TEST_CASE("a restore that clashes changes nothing and names the first clashing r
   insert_user(source, {2, "bob", "Bob@Example.com", hash, "user", "2020-01-02 00:00:00+00"});
   insert_user(source, {3, "carol", "carol@example.com", hash, "admin", "2020-01-03 00:00:00+00"});
   insert_user(source, {4, "dave", "dave@example.com", hash, "user", "2020-01-04 00:00:00+00"});
-  TempDir dir;
+  test::TempDir dir;
   backup::BackupService service(source_url, dir.path());
   const std::string path = service.path_of(service.create(source));
 
@@ -556,57 +526,52 @@ TEST_CASE("a corrupt or missing backup file is refused with a clear message and 
   const std::string good_row =
       "1,alice,alice@example.com," + hash + ",user,2020-01-01 00:00:00+00\n";
 
-  TempDir dir;
+  test::TempDir dir;
   const std::string path = dir.file("users.csv");
   std::string content;
   std::vector<std::string> expected;
+  // The header, a good row, then the row under test (line 3).
+  const auto with_row = [&](const std::string& row) { return kHeaderLine + "\n" + good_row + row; };
 
   SECTION("a wrong header") {
     content = "id,name,email,password_hash,role,created_at\n" + good_row;
     expected = {"line 1", "header"};
   }
   SECTION("a bad password hash") {
-    content = kHeaderLine + "\n" + good_row +
-              "2,bob,bob@example.com,$pbkdf2-sha256$i=1000$abc,user," + "2020-01-01 00:00:00+00\n";
+    content =
+        with_row("2,bob,bob@example.com,$pbkdf2-sha256$i=1000$abc,user,2020-01-01 00:00:00+00\n");
     expected = {"line 3", "password_hash"};
   }
   SECTION("a bad email") {
-    content = kHeaderLine + "\n" + good_row + "2,bob,bob.example.com," + hash +
-              ",user,2020-01-01 00:00:00+00\n";
+    content = with_row("2,bob,bob.example.com," + hash + ",user,2020-01-01 00:00:00+00\n");
     expected = {"line 3", "email"};
   }
   SECTION("a row with too few fields") {
-    content = kHeaderLine + "\n" + good_row + "2,bob,bob@example.com," + hash + ",user\n";
+    content = with_row("2,bob,bob@example.com," + hash + ",user\n");
     expected = {"line 3", "expected 6 fields, found 5"};
   }
   SECTION("a row with too many fields") {
-    content = kHeaderLine + "\n" + good_row + "2,bob,bob@example.com," + hash +
-              ",user,2020-01-01 00:00:00+00,extra\n";
+    content = with_row("2,bob,bob@example.com," + hash + ",user,2020-01-01 00:00:00+00,extra\n");
     expected = {"line 3", "expected 6 fields, found 7"};
   }
   SECTION("an unterminated quoted field") {
-    content = kHeaderLine + "\n" + good_row + "2,bob,\"bob@example.com," + hash +
-              ",user,2020-01-01 00:00:00+00\n";
+    content = with_row("2,bob,\"bob@example.com," + hash + ",user,2020-01-01 00:00:00+00\n");
     expected = {"line 3", "quoted field"};
   }
   SECTION("a bad role") {
-    content = kHeaderLine + "\n" + good_row + "2,bob,bob@example.com," + hash +
-              ",root,2020-01-01 00:00:00+00\n";
+    content = with_row("2,bob,bob@example.com," + hash + ",root,2020-01-01 00:00:00+00\n");
     expected = {"line 3", "role"};
   }
   SECTION("an id that is not a number") {
-    content = kHeaderLine + "\n" + good_row + "x2,bob,bob@example.com," + hash +
-              ",user,2020-01-01 00:00:00+00\n";
+    content = with_row("x2,bob,bob@example.com," + hash + ",user,2020-01-01 00:00:00+00\n");
     expected = {"line 3", "id"};
   }
   SECTION("a creation time PostgreSQL cannot read") {
-    content = kHeaderLine + "\n" + good_row + "2,bob,bob@example.com," + hash +
-              ",user,2020-13-45 99:00:00+00\n";
+    content = with_row("2,bob,bob@example.com," + hash + ",user,2020-13-45 99:00:00+00\n");
     expected = {"created_at", "timestamp"};
   }
   SECTION("two rows with the same email") {
-    content = kHeaderLine + "\n" + good_row + "2,bob,ALICE@example.com," + hash +
-              ",user,2020-01-01 00:00:00+00\n";
+    content = with_row("2,bob,ALICE@example.com," + hash + ",user,2020-01-01 00:00:00+00\n");
     expected = {"same id, username or email"};
   }
   SECTION("an empty file") {

@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "tests/support/http_client.hpp"
+#include "tests/support/temp_dir.hpp"
 
 namespace authd::test {
 
@@ -137,9 +138,7 @@ AuthdServer::AuthdServer(const std::string& database_url, std::map<std::string, 
   for (auto& [name, value] : env) full[name] = value;
   if (full.count("AUTHD_LISTEN") == 0) full["AUTHD_LISTEN"] = "127.0.0.1:" + std::to_string(port_);
   if (full.count("AUTHD_BACKUP_DIR") == 0) {
-    char dir[] = "/tmp/authd-test-backups-XXXXXX";
-    if (::mkdtemp(dir) == nullptr) throw std::runtime_error("mkdtemp failed");
-    full["AUTHD_BACKUP_DIR"] = dir;
+    full["AUTHD_BACKUP_DIR"] = make_temp_dir("authd-test-backups-");
   }
   const bool tls = full.count("AUTHD_TLS_CERT") > 0;
   process_ = std::make_unique<Process>(AUTHD_BINARY, std::vector<std::string>{"serve"}, full);
