@@ -181,12 +181,13 @@ net::awaitable<Outcome<LoginResult>> Accounts::login(Credentials credentials) {
       pqxx::nontransaction tx(c);
       return tx
           .exec_prepared1(name(db::sql::kCreateSession), token_hash, result.user.id, ttl,
-                          account_key)[0]
+                          account_key, options_.durable_sessions)[0]
           .as<std::string>();
     }
+    // The hash upgrade shares the transaction: it commits as the server is configured.
     pqxx::work tx(c);
     std::string expires_at = tx.exec_prepared1(name(db::sql::kCreateSession), token_hash,
-                                               result.user.id, ttl, account_key)[0]
+                                               result.user.id, ttl, account_key, true)[0]
                                  .as<std::string>();
     // Only if the hash is still the one verified: a concurrent password change wins.
     tx.exec_prepared(name(db::sql::kUpgradeHash), result.user.id, *check.upgraded,

@@ -1,5 +1,6 @@
 #include "auth/hash_pool.hpp"
 
+#include <pthread.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -66,6 +67,7 @@ void HashPool::work(Slot& slot) {
   // than nice 19 for session checks during a login flood.) Failure just means the system does
   // not allow it; hashing still works.
   (void)::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), nice_);
+  (void)::pthread_setname_np(::pthread_self(), "authd-hash");
   for (;;) {
     slot.start.acquire();
     detail::HashJob* job = slot.job.load(std::memory_order_acquire);
@@ -77,6 +79,7 @@ void HashPool::work(Slot& slot) {
 }
 
 void HashPool::dispatch_loop() {
+  (void)::pthread_setname_np(::pthread_self(), "authd-hashq");
   for (;;) {
     events_.acquire();
     // Deliver what finished: the places free up before the results go out, so a caller that

@@ -1,5 +1,7 @@
 #include "db/executor.hpp"
 
+#include <pthread.h>
+
 namespace authd::db {
 
 DbExecutor::DbExecutor(ConnectionPool& pool, std::size_t threads, std::size_t max_queue)
@@ -42,6 +44,7 @@ void DbExecutor::submit(std::unique_ptr<Job> job) {
 }
 
 void DbExecutor::work() {
+  (void)::pthread_setname_np(::pthread_self(), "authd-db");
   for (;;) {
     std::unique_ptr<Job> job;
     {

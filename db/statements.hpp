@@ -77,12 +77,16 @@ inline constexpr Statement kPurgeLoginFailures{"purge_login_failures",
                                                "DELETE FROM login_failures WHERE window_start + "
                                                "make_interval(secs => window_seconds) < now()"};
 
-// A new session; a successful login also clears the account's failure window.
+// A new session; a successful login also clears the account's failure window. $5 false: the
+// transaction commits without waiting for its WAL flush (set_config(..., true) lasts until the
+// transaction ends, so it governs the commit that follows); true: as the server is configured.
 inline constexpr Statement kCreateSession{
     "create_session",
     "WITH cleared AS (DELETE FROM login_failures WHERE key = $4) "
     "INSERT INTO sessions (token_hash, user_id, expires_at) "
-    "VALUES (decode($1, 'hex'), $2, now() + make_interval(secs => $3)) "
+    "SELECT decode($1, 'hex'), $2, now() + make_interval(secs => $3) "
+    "FROM (SELECT set_config('synchronous_commit', CASE WHEN $5::boolean "
+    "THEN current_setting('synchronous_commit') ELSE 'off' END, true)) AS durability "
     "RETURNING " AUTHD_SQL_RFC3339("expires_at")};
 inline constexpr Statement kUpgradeHash{
     "upgrade_hash", "UPDATE users SET password_hash = $2 WHERE id = $1 AND password_hash = $3"};

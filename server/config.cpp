@@ -130,6 +130,12 @@ const std::vector<Setting>& setting_table() {
          if (b) c.legacy_routes = *b;
          return b.has_value();
        }},
+      {{"AUTHD_SESSION_COMMIT", "async", "new sessions: async (no wait for the WAL flush) or sync"},
+       [](Config& c, const std::string& v) {
+         if (v != "async" && v != "sync") return false;
+         c.durable_sessions = v == "sync";
+         return true;
+       }},
       {{"AUTHD_TLS_CERT", "unset", "PEM certificate chain; with AUTHD_TLS_KEY serves HTTPS"},
        optional_text(&Config::tls_cert)},
       {{"AUTHD_TLS_KEY", "unset", "PEM private key; with AUTHD_TLS_CERT serves HTTPS"},

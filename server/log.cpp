@@ -1,5 +1,6 @@
 #include "server/log.hpp"
 
+#include <pthread.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -95,6 +96,7 @@ void Logger::append(std::string_view line, bool urgent) const {
 }
 
 void Logger::write_loop() {
+  (void)::pthread_setname_np(::pthread_self(), "authd-log");
   std::string batch;
   for (;;) {
     std::uint64_t dropped = 0;

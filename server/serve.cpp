@@ -1,5 +1,7 @@
 #include "server/serve.hpp"
 
+#include <pthread.h>
+
 #include <cstdio>
 #include <cstdlib>
 #include <thread>
@@ -133,7 +135,8 @@ int serve(const Config& config) {
                           {config.pbkdf2_iterations,
                            config.session_ttl,
                            {config.login_limit_account.count, config.login_limit_account.window},
-                           {config.login_limit_address.count, config.login_limit_address.window}});
+                           {config.login_limit_address.count, config.login_limit_address.window},
+                           config.durable_sessions});
   backup::BackupService backups(config.database_url, config.backup_dir);
   Metrics metrics(route_names());
   App app{config,  pool,      db,      hashes, accounts,
@@ -173,7 +176,10 @@ int serve(const Config& config) {
 
   std::vector<std::thread> threads;
   for (std::size_t i = 1; i < contexts.size(); ++i) {
-    threads.emplace_back([context = contexts[i].get()] { context->run(); });
+    threads.emplace_back([context = contexts[i].get()] {
+      (void)::pthread_setname_np(::pthread_self(), "authd-io");
+      context->run();
+    });
   }
   io.run();
   for (auto& thread : threads) thread.join();

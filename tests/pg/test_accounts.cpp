@@ -14,12 +14,14 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/use_future.hpp>
 #include <pqxx/nontransaction>
+#include <pqxx/transaction>
 
 #include "auth/accounts.hpp"
 #include "auth/hash_pool.hpp"
 #include "auth/password.hpp"
 #include "auth/session_token.hpp"
 #include "db/executor.hpp"
+#include "db/statements.hpp"
 #include "tests/support/pg.hpp"
 
 namespace net = boost::asio;
@@ -561,4 +563,43 @@ TEST_CASE("logins past the hash queue are counted as overloaded", "[pg][accounts
   CHECK(overloaded == 1);
   CHECK(w.accounts.counters().overloaded == 1);
   CHECK(w.accounts.counters().bad_credentials == 1);
+}
+
+TEST_CASE("a new session commits without waiting for the WAL flush unless sessions are durable",
+          "[pg][accounts]") {
+  World w;
+  const auto user = value_of(w.signup("Dora", "dora@example.com"));
+  pqxx::connection c(w.url);
+  db::prepare_statements(c);
+  // synchronous_commit as the session statement leaves it for the rest of its transaction,
+  // that is for its commit.
+  auto commit_mode = [&](bool durable, char fill) {
+    pqxx::work tx(c);
+    tx.exec_prepared(std::string(db::sql::kCreateSession.name), std::string(64, fill), user.id,
+                     std::int64_t{60}, std::string("account:dora@example.com"), durable);
+    std::string mode = tx.exec("SHOW synchronous_commit")[0][0].as<std::string>();
+    tx.commit();
+    return mode;
+  };
+  CHECK(commit_mode(false, 'a') == "off");
+  CHECK(commit_mode(true, 'b') == "on");
+  // Only that transaction: the connection's own setting is untouched.
+  {
+    pqxx::nontransaction tx(c);
+    CHECK(tx.exec("SHOW synchronous_commit")[0][0].as<std::string>() == "on");
+  }
+  CHECK(w.scalar("SELECT count(*) FROM sessions WHERE user_id = " + std::to_string(user.id)) ==
+        "2");
+
+  // Both ways, a login makes a session that authenticates.
+  for (const bool durable : {false, true}) {
+    auto o = options();
+    o.durable_sessions = durable;
+    World v(o);
+    value_of(v.signup("erin", "erin@example.com"));
+    const auto login = v.login("erin", false);
+    const auto session = v.authenticate(value_of(login).token);
+    REQUIRE(session);
+    CHECK(session->user.username == "erin");
+  }
 }
