@@ -2,6 +2,8 @@
 
 #include <atomic>
 
+#include <boost/asio/thread_pool.hpp>
+
 #include "server/config.hpp"
 #include "server/log.hpp"
 #include "server/metrics.hpp"
@@ -30,6 +32,7 @@ struct App {
   auth::Accounts& accounts;
   backup::BackupService& backups;
   db::DbExecutor& backup_db;  // one thread and one connection: backups never take the pool's
+  boost::asio::thread_pool& file_readers;  // blocking reads of backup files for downloads
   Metrics& metrics;
   const Logger& log;
   Router router;

@@ -11,6 +11,8 @@
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ip/v6_only.hpp>
 #include <boost/asio/post.hpp>
@@ -179,11 +181,29 @@ net::awaitable<void> refuse(Stream& stream, ConnectionState& state, std::string&
   co_await flush(stream, state, out);
 }
 
+// pread() on the file-read threads, so a disk slow to answer never stalls an event loop; the
+// coroutine resumes on its own thread with the byte count (-1 on an error).
+net::awaitable<ssize_t> read_elsewhere(net::thread_pool& readers, int fd, char* data,
+                                       std::size_t length, off_t offset) {
+  auto initiation = [&readers, fd, data, length, offset](auto handler) {
+    auto work = net::make_work_guard(net::get_associated_executor(handler));
+    net::post(readers, [handler = std::move(handler), work = std::move(work), fd, data, length,
+                        offset]() mutable {
+      const ssize_t n = ::pread(fd, data, length, offset);
+      net::dispatch(work.get_executor(),
+                    [handler = std::move(handler), n]() mutable { std::move(handler)(n); });
+    });
+  };
+  co_return co_await net::async_initiate<decltype(net::use_awaitable), void(ssize_t)>(
+      initiation, net::use_awaitable);
+}
+
 // A backup CSV: the head, then the file in chunks, never whole in memory. False when the
 // connection cannot go on (the client left, or the file shrank under us).
 template <class Stream>
 net::awaitable<bool> send_file(Stream& stream, ConnectionState& state, std::string& out,
-                               Response& response, const WireHead& head) {
+                               Response& response, const WireHead& head,
+                               net::thread_pool& readers) {
   const FileHandle file(response.file->path);
   struct stat info {};
   if (file.fd() < 0 || ::fstat(file.fd(), &info) != 0 || !S_ISREG(info.st_mode)) {
@@ -199,7 +219,8 @@ net::awaitable<bool> send_file(Stream& stream, ConnectionState& state, std::stri
   while (sent < size) {
     const std::size_t queued = out.size();
     out.resize(queued + std::min(kFileChunk, size - sent));
-    const ssize_t n = ::read(file.fd(), out.data() + queued, out.size() - queued);
+    const ssize_t n = co_await read_elsewhere(readers, file.fd(), out.data() + queued,
+                                              out.size() - queued, static_cast<off_t>(sent));
     if (n <= 0) co_return false;
     out.resize(queued + static_cast<std::size_t>(n));
     sent += static_cast<std::size_t>(n);
@@ -473,7 +494,7 @@ net::awaitable<void> Listener::Impl::run_connection(Stream& stream, ConnectionSt
     const WireHead head{request.request_id, close, http10 && !close};
 
     if (response.file) {
-      if (!co_await send_file(stream, state, out, response, head)) co_return;
+      if (!co_await send_file(stream, state, out, response, head, app.file_readers)) co_return;
     } else {
       append_response(out, response, head);
     }

@@ -10,6 +10,7 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/ssl/context.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -139,8 +140,20 @@ int serve(const Config& config) {
                            config.durable_sessions});
   backup::BackupService backups(config.database_url, config.backup_dir);
   Metrics metrics(route_names());
-  App app{config,  pool,      db,      hashes, accounts,
-          backups, backup_db, metrics, log,    make_router(config.legacy_routes)};
+  // Downloads read backup files here, off the event loops.
+  net::thread_pool file_readers(1);
+  net::post(file_readers, [] { (void)::pthread_setname_np(::pthread_self(), "authd-files"); });
+  App app{config,
+          pool,
+          db,
+          hashes,
+          accounts,
+          backups,
+          backup_db,
+          file_readers,
+          metrics,
+          log,
+          make_router(config.legacy_routes)};
 
   // One io_context per I/O thread: a connection lives on one of them, so its work never moves
   // between threads and no strand or shared scheduler lock is needed.
@@ -183,6 +196,8 @@ int serve(const Config& config) {
   }
   io.run();
   for (auto& thread : threads) thread.join();
+  // A read still running posts its result to a stopped io_context, which keeps it unrun.
+  file_readers.join();
   hashes.stop();
   db.stop();
   backup_db.stop();
