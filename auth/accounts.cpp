@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <stdexcept>
 #include <utility>
+#include <vector>
 
 #include <pqxx/nontransaction>
 #include <pqxx/result>
@@ -32,6 +33,20 @@ User user_from(const pqxx::row& row, pqxx::row::size_type first = 0) {
               row[first + 2].as<std::string>(), row[first + 3].as<std::string>(),
               row[first + 4].as<std::string>()};
 }
+User user_from(const db::Rows& rows, int row, int first = 0) {
+  return User{rows.integer(row, first), rows.string(row, first + 1), rows.string(row, first + 2),
+              rows.string(row, first + 3), rows.string(row, first + 4)};
+}
+
+// A statement's text parameters. (Built by a plain function: a braced list inside a co_await
+// expression trips GCC 12's coroutine code.)
+template <class... Values>
+std::vector<std::string> params(Values&&... values) {
+  std::vector<std::string> out;
+  out.reserve(sizeof...(Values));
+  (out.emplace_back(std::forward<Values>(values)), ...);
+  return out;
+}
 
 AuthError invalid_field(const FieldProblem& problem) {
   return {400, problem.code, problem.detail};
@@ -48,9 +63,10 @@ std::optional<AuthError> check_signup(const SignupRequest& request) {
   return std::nullopt;
 }
 
-// Inserts the user; when a unique index refuses it, tells which field clashed.
-Outcome<User> insert_user(pqxx::connection& connection, const SignupRequest& request,
-                          const std::string& password_hash, std::string_view role) {
+// Inserts the user; when a unique index refuses it, tells which field clashed. (The command
+// line's version; a sign-up request's is Accounts::insert_user.)
+Outcome<User> insert_user_blocking(pqxx::connection& connection, const SignupRequest& request,
+                                   const std::string& password_hash, std::string_view role) {
   pqxx::nontransaction tx(connection);
   for (int attempt = 0; attempt < kInsertAttempts; ++attempt) {
     const pqxx::result inserted = tx.exec_prepared(name(db::sql::kInsertUser), request.username,
@@ -84,8 +100,10 @@ struct PasswordCheck {
 
 }  // namespace
 
-Accounts::Accounts(db::DbExecutor& db, HashPool& hashes, AccountsOptions options)
+Accounts::Accounts(db::DbExecutor& db, db::AsyncDb& requests, HashPool& hashes,
+                   AccountsOptions options)
     : db_(db),
+      requests_(requests),
       hashes_(hashes),
       options_(options),
       dummy_(*parse_phc(dummy_phc(std::max<std::uint32_t>(options.iterations, 1)))) {}
@@ -96,11 +114,26 @@ net::awaitable<Outcome<User>> Accounts::signup(SignupRequest request) {
   auto hash_job = [password = std::move(request.password), iterations = options_.iterations](
                       const Pacer& pacer) { return hash_password(password, iterations, &pacer); };
   const std::string password_hash = co_await hashes_.run(std::move(hash_job));
+  co_return co_await insert_user(request, password_hash);
+}
 
-  auto insert = [&](pqxx::connection& c) {
-    return insert_user(c, request, password_hash, kUserRole);
-  };
-  co_return co_await db_.run(std::move(insert));
+net::awaitable<Outcome<User>> Accounts::insert_user(const SignupRequest& request,
+                                                    const std::string& password_hash) {
+  for (int attempt = 0; attempt < kInsertAttempts; ++attempt) {
+    const db::Rows inserted = co_await requests_.exec(
+        db::sql::kInsertUser,
+        params(request.username, request.email, password_hash, std::string(kUserRole)));
+    if (!inserted.empty()) co_return user_from(inserted, 0);
+    // Each statement sees what committed before it started, the competing insert included.
+    const db::Rows clash =
+        co_await requests_.exec(db::sql::kFindClash, params(request.username, request.email));
+    if (clash.empty()) continue;
+    if (clash.boolean(0, 0)) {
+      co_return AuthError{409, "username_taken", "That username is already taken."};
+    }
+    co_return AuthError{409, "email_taken", "An account with that email already exists."};
+  }
+  throw std::runtime_error("could not insert the user: a unique index kept refusing it");
 }
 
 net::awaitable<Outcome<LoginResult>> Accounts::login(Credentials credentials) {
@@ -109,22 +142,21 @@ net::awaitable<Outcome<LoginResult>> Accounts::login(Credentials credentials) {
   const std::string address_key = "address:" + credentials.client_address;
   const auto& statement = credentials.by_email ? db::sql::kLoginByEmail : db::sql::kLoginByUsername;
 
-  auto lookup_query = [&](pqxx::connection& c) {
-    pqxx::nontransaction tx(c);
-    const pqxx::row row =
-        tx.exec_prepared1(name(statement), identifier, account_key, address_key,
-                          static_cast<std::int64_t>(options_.account.window.count()),
-                          static_cast<std::int64_t>(options_.address.window.count()),
-                          options_.account.count, options_.address.count);
-    LoginLookup found;
-    if (!row[0].is_null()) found.retry_after = row[0].as<std::int64_t>();
-    if (!row[1].is_null()) {
-      found.user = user_from(row, 1);
-      found.password_hash = row[6].as<std::string>();
+  const std::string account_window = std::to_string(options_.account.window.count());
+  const std::string address_window = std::to_string(options_.address.window.count());
+  LoginLookup lookup;
+  {
+    const db::Rows row = co_await requests_.exec(
+        statement,
+        params(identifier, account_key, address_key, account_window, address_window,
+               std::to_string(options_.account.count), std::to_string(options_.address.count)));
+    if (row.size() != 1) throw std::runtime_error("the login lookup gave no row");
+    if (!row.is_null(0, 0)) lookup.retry_after = row.integer(0, 0);
+    if (!row.is_null(0, 1)) {
+      lookup.user = user_from(row, 0, 1);
+      lookup.password_hash = row.string(0, 6);
     }
-    return found;
-  };
-  const LoginLookup lookup = co_await db_.run(std::move(lookup_query));
+  }
 
   // Refused before any hashing, right password or not: a limited account is no password oracle
   // and costs no CPU.
@@ -161,13 +193,8 @@ net::awaitable<Outcome<LoginResult>> Accounts::login(Credentials credentials) {
   }
 
   if (!check.matched) {
-    auto record_failure = [&](pqxx::connection& c) {
-      pqxx::nontransaction tx(c);
-      tx.exec_prepared(name(db::sql::kRecordLoginFailure), account_key,
-                       static_cast<std::int64_t>(options_.account.window.count()), address_key,
-                       static_cast<std::int64_t>(options_.address.window.count()));
-    };
-    co_await db_.run(std::move(record_failure));
+    co_await requests_.exec(db::sql::kRecordLoginFailure,
+                            params(account_key, account_window, address_key, address_window));
     ++counters_.bad_credentials;
     co_return invalid_credentials();
   }
@@ -175,15 +202,19 @@ net::awaitable<Outcome<LoginResult>> Accounts::login(Credentials credentials) {
   LoginResult result{*lookup.user, new_session_token(), {}};
   const std::string token_hash = *token_hash_hex(result.token);
   const auto ttl = static_cast<std::int64_t>(options_.session_ttl.count());
+  if (!check.upgraded) {
+    // One statement, one round trip, on the event loop's own connection: the common case.
+    const db::Rows created = co_await requests_.exec(
+        db::sql::kCreateSession,
+        params(token_hash, std::to_string(result.user.id), std::to_string(ttl), account_key,
+               options_.durable_sessions ? "true" : "false"));
+    if (created.size() != 1) throw std::runtime_error("the new session gave no row");
+    result.expires_at = created.string(0, 0);
+    ++counters_.sessions_created;
+    ++counters_.ok;
+    co_return result;
+  }
   auto create_session = [&](pqxx::connection& c) {
-    if (!check.upgraded) {
-      // One statement, one round trip: the common case.
-      pqxx::nontransaction tx(c);
-      return tx
-          .exec_prepared1(name(db::sql::kCreateSession), token_hash, result.user.id, ttl,
-                          account_key, options_.durable_sessions)[0]
-          .as<std::string>();
-    }
     // The hash upgrade shares the transaction: it commits as the server is configured.
     pqxx::work tx(c);
     std::string expires_at = tx.exec_prepared1(name(db::sql::kCreateSession), token_hash,
@@ -204,23 +235,16 @@ net::awaitable<Outcome<LoginResult>> Accounts::login(Credentials credentials) {
 net::awaitable<std::optional<Session>> Accounts::authenticate(std::string_view token) {
   auto token_hash = token_hash_hex(token);
   if (!token_hash) co_return std::nullopt;
-  auto query = [&](pqxx::connection& c) -> std::optional<Session> {
-    pqxx::nontransaction tx(c);
-    const pqxx::result rows = tx.exec_prepared(name(db::sql::kSessionUser), *token_hash);
-    if (rows.empty()) return std::nullopt;
-    return Session{user_from(rows[0]), rows[0][5].as<std::string>(), *token_hash};
-  };
-  co_return co_await db_.run(std::move(query));
+  const db::Rows rows = co_await requests_.exec(db::sql::kSessionUser, params(*token_hash));
+  if (rows.empty()) co_return std::nullopt;
+  co_return Session{user_from(rows, 0), rows.string(0, 5), *token_hash};
 }
 
 net::awaitable<bool> Accounts::logout(std::string_view token) {
   auto token_hash = token_hash_hex(token);
   if (!token_hash) co_return false;
-  auto query = [&](pqxx::connection& c) {
-    pqxx::nontransaction tx(c);
-    return !tx.exec_prepared(name(db::sql::kDeleteSession), *token_hash).empty();
-  };
-  co_return co_await db_.run(std::move(query));
+  const db::Rows ended = co_await requests_.exec(db::sql::kDeleteSession, params(*token_hash));
+  co_return !ended.empty();
 }
 
 net::awaitable<Outcome<std::monostate>> Accounts::change_password(const Session& session,
@@ -284,7 +308,7 @@ Outcome<User> Accounts::create_user(db::ConnectionPool& pool, const SignupReques
   if (auto error = check_signup(request)) return std::move(*error);
   const std::string password_hash = hash_password(request.password, iterations);
   auto insert = [&](pqxx::connection& c) {
-    return insert_user(c, request, password_hash, admin ? kAdminRole : kUserRole);
+    return insert_user_blocking(c, request, password_hash, admin ? kAdminRole : kUserRole);
   };
   return db::with_connection(
       pool, std::chrono::steady_clock::now() + pool.options().acquire_timeout, insert);

@@ -12,6 +12,7 @@
 
 #include "auth/hash_pool.hpp"
 #include "auth/password.hpp"
+#include "db/async_db.hpp"
 #include "db/executor.hpp"
 #include "db/pool.hpp"
 
@@ -87,10 +88,12 @@ struct LoginCounters {
 // Sign-up, login with failure limits, sessions and password changes. Refusals caused by the
 // request come back as AuthError; infrastructure failures are exceptions: db::DatabaseUnavailable,
 // db::PoolExhausted, and Overloaded when the hashing queue is full. Hashing runs on the HashPool
-// and never while a database connection is held.
+// and never while a database connection is held. The statements of sign-up, login, session
+// checks and logout run on the event loop's own connections (AsyncDb); the rarer ones on the DB
+// threads.
 class Accounts {
  public:
-  Accounts(db::DbExecutor& db, HashPool& hashes, AccountsOptions options);
+  Accounts(db::DbExecutor& db, db::AsyncDb& requests, HashPool& hashes, AccountsOptions options);
   Accounts(const Accounts&) = delete;
   Accounts& operator=(const Accounts&) = delete;
 
@@ -126,7 +129,11 @@ class Accounts {
   static bool grant_admin(db::ConnectionPool& pool, std::string_view email);
 
  private:
+  net::awaitable<Outcome<User>> insert_user(const SignupRequest& request,
+                                            const std::string& password_hash);
+
   db::DbExecutor& db_;
+  db::AsyncDb& requests_;
   HashPool& hashes_;
   const AccountsOptions options_;
   // Verified against when the user is unknown or the stored hash unreadable: the same work as a

@@ -10,6 +10,7 @@
 #include "server/router.hpp"
 
 namespace authd::db {
+class AsyncDb;
 class ConnectionPool;
 class DbExecutor;
 }  // namespace authd::db
@@ -28,6 +29,7 @@ struct App {
   const Config& config;
   db::ConnectionPool& pool;
   db::DbExecutor& db;
+  db::AsyncDb& requests_db;  // the event loops' own connections, for requests' statements
   auth::HashPool& hashes;
   auth::Accounts& accounts;
   backup::BackupService& backups;

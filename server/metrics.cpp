@@ -90,6 +90,18 @@ std::string Metrics::render(const Gauges& g) const {
         static_cast<double>(g.db_waiting));
   gauge(out, "authd_db_pool_waits_total", "Acquisitions that had to wait for a connection.",
         "counter", static_cast<double>(g.db_waited_total));
+  gauge(out, "authd_db_loop_connections",
+        "PostgreSQL connections the event loops may open for requests' statements.", "gauge",
+        static_cast<double>(g.loop_db_size));
+  gauge(out, "authd_db_loop_open", "Event-loop PostgreSQL connections open or opening now.",
+        "gauge", static_cast<double>(g.loop_db_open));
+  gauge(out, "authd_db_loop_in_use", "Event-loop PostgreSQL connections running a statement now.",
+        "gauge", static_cast<double>(g.loop_db_in_use));
+  gauge(out, "authd_db_loop_waiting", "Statements waiting for an event-loop connection now.",
+        "gauge", static_cast<double>(g.loop_db_waiting));
+  gauge(out, "authd_db_loop_retries_total",
+        "Statements tried again on a fresh connection after theirs broke.", "counter",
+        static_cast<double>(g.loop_db_retried));
   out += "# HELP authd_logins_total Login attempts by outcome.\n";
   out += "# TYPE authd_logins_total counter\n";
   append(out, "authd_logins_total{outcome=\"ok\"} %llu\n",

@@ -13,6 +13,7 @@
 #include "auth/accounts.hpp"
 #include "auth/hash_pool.hpp"
 #include "backup/backups.hpp"
+#include "db/async_db.hpp"
 #include "db/executor.hpp"
 #include "db/statements.hpp"
 #include "server/cidr.hpp"
@@ -488,6 +489,12 @@ Gauges collect_gauges(App& app) {
   g.db_idle = pool.idle;
   g.db_waiting = pool.waiting + app.db.queued();
   g.db_waited_total = pool.waited_total;
+  const auto loops = app.requests_db.stats();
+  g.loop_db_size = loops.size;
+  g.loop_db_open = loops.open;
+  g.loop_db_in_use = loops.in_use;
+  g.loop_db_waiting = loops.waiting;
+  g.loop_db_retried = app.requests_db.retried();
   const auto& counters = app.accounts.counters();
   g.logins_ok = counters.ok.load();
   g.logins_bad_credentials = counters.bad_credentials.load();

@@ -2,6 +2,7 @@
 
 #include <pthread.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <thread>
@@ -19,6 +20,7 @@
 #include "auth/accounts.hpp"
 #include "auth/hash_pool.hpp"
 #include "backup/backups.hpp"
+#include "db/async_db.hpp"
 #include "db/executor.hpp"
 #include "db/migrations.hpp"
 #include "server/listener.hpp"
@@ -116,7 +118,13 @@ int serve(const Config& config) {
     }
   }
 
-  db::ConnectionPool pool({config.database_url, config.db_pool_size});
+  // AUTHD_DB_POOL_SIZE connections serve requests' statements from the event loops, split among
+  // them; the DB threads, for everything else, have half as many (at least two).
+  const std::size_t io_threads = std::max(1u, config.io_threads);
+  const std::size_t per_loop =
+      std::max<std::size_t>(1, (config.db_pool_size + io_threads - 1) / io_threads);
+  const std::size_t db_threads = std::max<std::size_t>(2, config.db_pool_size / 2);
+  db::ConnectionPool pool({config.database_url, db_threads});
   db::ConnectionPool backup_pool(
       {config.database_url, 1, 100ms, std::chrono::milliseconds(10'000), 500ms});
   try {
@@ -127,12 +135,13 @@ int serve(const Config& config) {
     return 1;
   }
 
-  db::DbExecutor db(pool, config.db_pool_size, config.db_pool_size * 512);
+  db::DbExecutor db(pool, db_threads, db_threads * 512);
+  db::AsyncDb requests_db({config.database_url, per_loop});
   db::DbExecutor backup_db(backup_pool, 1, 1);
   // The lowest priority: a flood of logins must not slow session checks on the event loop.
   constexpr int kHashNice = 19;
   auth::HashPool hashes(config.hash_threads, config.hash_queue, kHashNice);
-  auth::Accounts accounts(db, hashes,
+  auth::Accounts accounts(db, requests_db, hashes,
                           {config.pbkdf2_iterations,
                            config.session_ttl,
                            {config.login_limit_account.count, config.login_limit_account.window},
@@ -143,17 +152,8 @@ int serve(const Config& config) {
   // Downloads read backup files here, off the event loops.
   net::thread_pool file_readers(1);
   net::post(file_readers, [] { (void)::pthread_setname_np(::pthread_self(), "authd-files"); });
-  App app{config,
-          pool,
-          db,
-          hashes,
-          accounts,
-          backups,
-          backup_db,
-          file_readers,
-          metrics,
-          log,
-          make_router(config.legacy_routes)};
+  App app{config,  pool,      db,           requests_db, hashes, accounts,
+          backups, backup_db, file_readers, metrics,     log,    make_router(config.legacy_routes)};
 
   // One io_context per I/O thread: a connection lives on one of them, so its work never moves
   // between threads and no strand or shared scheduler lock is needed.
@@ -198,6 +198,7 @@ int serve(const Config& config) {
   for (auto& thread : threads) thread.join();
   // A read still running posts its result to a stopped io_context, which keeps it unrun.
   file_readers.join();
+  requests_db.stop();
   hashes.stop();
   db.stop();
   backup_db.stop();

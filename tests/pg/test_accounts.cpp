@@ -60,8 +60,9 @@ struct World {
       : url(test::fresh_database_url()),
         pool({url, 4}),
         db(pool, 4, 256),
+        requests({url, 2}),
         hashes(hash_threads, hash_queue),
-        accounts(db, hashes, accounts_options) {}
+        accounts(db, requests, hashes, accounts_options) {}
 
   template <class T>
   T await(net::awaitable<T> coroutine) {
@@ -96,6 +97,7 @@ struct World {
   std::string url;
   db::ConnectionPool pool;
   db::DbExecutor db;
+  db::AsyncDb requests;
   auth::HashPool hashes;
   auth::Accounts accounts;
 };
