@@ -72,11 +72,12 @@ struct AccountsOptions {
   std::uint32_t iterations;  // PBKDF2 cost of new hashes; lower stored costs are upgraded
   std::chrono::seconds session_ttl;
   RateLimitSetting account, address;
-  // false: a new session's row is committed without waiting for its WAL flush (PostgreSQL's
+  // true: a new session is committed as the server is configured (by default: after its WAL
+  // flush). false: without waiting for that flush (PostgreSQL's
   // synchronous_commit=off for that one statement). A crash of PostgreSQL within about a
   // second may then forget sessions just made (their holders log in again); revocations,
-  // sign-ups, password changes and failure counts always wait for the flush.
-  bool durable_sessions = false;
+  // sign-ups, password changes and failure counts commit as configured either way.
+  bool durable_sessions = true;
 };
 
 // Login outcomes since start, for /metrics.

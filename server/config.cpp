@@ -130,7 +130,7 @@ const std::vector<Setting>& setting_table() {
          if (b) c.legacy_routes = *b;
          return b.has_value();
        }},
-      {{"AUTHD_SESSION_COMMIT", "async", "new sessions: async (no wait for the WAL flush) or sync"},
+      {{"AUTHD_SESSION_COMMIT", "sync", "new sessions: sync, or async (no wait for the WAL flush)"},
        [](Config& c, const std::string& v) {
          if (v != "async" && v != "sync") return false;
          c.durable_sessions = v == "sync";

@@ -34,7 +34,7 @@ struct Config {
   RateLimit login_limit_address{100, std::chrono::minutes(15)};
   std::vector<Cidr> trusted_proxies;
   bool legacy_routes = true;
-  bool durable_sessions = false;
+  bool durable_sessions = true;
   std::optional<std::string> tls_cert;
   std::optional<std::string> tls_key;
   bool log_json = false;

@@ -41,14 +41,14 @@ TEST_CASE("defaults follow API.md", "[config]") {
   CHECK(c.login_limit_account.window == std::chrono::minutes(15));
   CHECK(c.login_limit_address.count == 100);
   CHECK(c.legacy_routes);
-  CHECK_FALSE(c.durable_sessions);
+  CHECK(c.durable_sessions);
   CHECK_FALSE(c.log_json);
 }
 
 TEST_CASE("AUTHD_SESSION_COMMIT is async or sync", "[config]") {
   CHECK_FALSE(ok(parse({{"AUTHD_SESSION_COMMIT", "async"}})).durable_sessions);
   CHECK(ok(parse({{"AUTHD_SESSION_COMMIT", "sync"}})).durable_sessions);
-  CHECK(ok(parse({}, {"--session-commit", "sync"})).durable_sessions);
+  CHECK_FALSE(ok(parse({}, {"--session-commit", "async"})).durable_sessions);
   CHECK_THAT(error_of(parse({{"AUTHD_SESSION_COMMIT", "on"}})),
              Catch::Contains("AUTHD_SESSION_COMMIT"));
 }
