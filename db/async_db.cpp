@@ -223,39 +223,49 @@ class AsyncDb::Loop : public net::execution_context::service {
   }
 
   struct Waiter {
-    Waiter(const net::any_io_executor& executor, Clock::time_point deadline)
-        : timer(executor, deadline) {}
+    Waiter(const net::any_io_executor& executor, Clock::time_point deadline, bool write)
+        : timer(executor, deadline), write(write) {}
     net::steady_timer timer;
+    const bool write;
     std::unique_ptr<Connection> connection;
-    bool woken = false;  // by release(): with a connection, or to open one
+    bool woken = false;  // by release(): with a connection, or to look again
   };
 
+  // A loop has options.size connections for any statement and one more for read-only ones:
+  // writes (which wait for a WAL flush) never hold them all, so a session check never queues
+  // behind commits, even when the disk is slow.
+  std::size_t capacity() const { return owner->options_.size + 1; }
+  bool may_take(bool write) const { return !write || writes_ < owner->options_.size; }
+
   net::awaitable<std::unique_ptr<Connection>> acquire(const net::any_io_executor& executor,
-                                                      Clock::time_point deadline) {
+                                                      Clock::time_point deadline, bool write) {
     for (;;) {
-      if (!idle_.empty()) {
+      if (may_take(write) && !idle_.empty()) {
         auto connection = std::move(idle_.back());
         idle_.pop_back();
+        if (write) ++writes_;
         co_return connection;
       }
-      if (open_ < owner->options_.size) {
+      if (may_take(write) && open_ < capacity()) {
         if (Clock::now() < failed_until_) throw DatabaseUnavailable("PostgreSQL is unreachable");
         ++open_;
+        if (write) ++writes_;
         owner->open_.fetch_add(1, std::memory_order_relaxed);
         PgConnPtr pg = co_await owner->open_elsewhere();
         if (!pg) {
+          if (write) --writes_;
           forget_one();
           failed_until_ = Clock::now() + owner->options_.reconnect_backoff;
           // Everyone waiting learns it now rather than at their deadline.
-          while (!waiters_.empty()) wake_front(nullptr);
+          while (!waiters_.empty()) wake(waiters_.begin(), nullptr);
           throw DatabaseUnavailable("cannot connect to PostgreSQL");
         }
         co_return std::make_unique<Connection>(executor, std::move(pg));
       }
-      if (waiters_.size() >= kMaxWaitersPerConnection * owner->options_.size) {
+      if (waiters_.size() >= kMaxWaitersPerConnection * capacity()) {
         throw PoolExhausted("too many database calls waiting");
       }
-      Waiter waiter(executor, deadline);
+      Waiter waiter(executor, deadline, write);
       waiters_.push_back(&waiter);
       owner->waiting_.fetch_add(1, std::memory_order_relaxed);
       co_await waiter.timer.async_wait(net::as_tuple(net::use_awaitable));
@@ -269,7 +279,8 @@ class AsyncDb::Loop : public net::execution_context::service {
     }
   }
 
-  void release(std::unique_ptr<Connection> connection, bool broken) {
+  void release(std::unique_ptr<Connection> connection, bool broken, bool write) {
+    if (write) --writes_;
     if (broken) {
       connection.reset();
       forget_one();
@@ -278,11 +289,12 @@ class AsyncDb::Loop : public net::execution_context::service {
         idle_.pop_back();
         forget_one();
       }
-      if (!waiters_.empty()) wake_front(nullptr);
+      if (auto next = first_eligible(); next != waiters_.end()) wake(next, nullptr);
       return;
     }
-    if (!waiters_.empty()) {
-      wake_front(std::move(connection));
+    if (auto next = first_eligible(); next != waiters_.end()) {
+      if ((*next)->write) ++writes_;
+      wake(next, std::move(connection));
       return;
     }
     idle_.push_back(std::move(connection));
@@ -296,16 +308,22 @@ class AsyncDb::Loop : public net::execution_context::service {
     owner->open_.fetch_sub(1, std::memory_order_relaxed);
   }
 
-  void wake_front(std::unique_ptr<Connection> connection) {
-    Waiter* waiter = waiters_.front();
-    waiters_.pop_front();
+  std::deque<Waiter*>::iterator first_eligible() {
+    return std::find_if(waiters_.begin(), waiters_.end(),
+                        [this](const Waiter* w) { return may_take(w->write); });
+  }
+
+  void wake(std::deque<Waiter*>::iterator position, std::unique_ptr<Connection> connection) {
+    Waiter* waiter = *position;
+    waiters_.erase(position);
     waiter->connection = std::move(connection);
     waiter->woken = true;
     waiter->timer.cancel();
   }
 
   std::vector<std::unique_ptr<Connection>> idle_;
-  std::size_t open_ = 0;  // open, in use or being opened
+  std::size_t open_ = 0;    // open, in use or being opened
+  std::size_t writes_ = 0;  // connections running (or being opened for) a write
   std::deque<Waiter*> waiters_;
   Clock::time_point failed_until_{};
 };
@@ -373,19 +391,20 @@ net::awaitable<Rows> AsyncDb::exec(const sql::Statement& statement,
                   [&](const sql::Statement* s) { return s->name == statement.name; });
   const auto deadline = Clock::now() + options_.acquire_timeout;
   for (int attempt = 0;; ++attempt) {
-    std::unique_ptr<Connection> connection = co_await loop.acquire(executor, deadline);
+    const bool write = !statement.read_only;
+    std::unique_ptr<Connection> connection = co_await loop.acquire(executor, deadline, write);
     const bool fresh = connection->fresh;
     connection->fresh = false;
     in_use_.fetch_add(1, std::memory_order_relaxed);
     Run run = co_await run_statement(*connection, statement, params, prepared);
     in_use_.fetch_sub(1, std::memory_order_relaxed);
     if (run.fate == Fate::broken) {
-      loop.release(std::move(connection), true);
+      loop.release(std::move(connection), true, write);
       if (fresh || attempt > 0) throw DatabaseUnavailable("lost the connection to PostgreSQL");
       retried_.fetch_add(1, std::memory_order_relaxed);
       continue;
     }
-    loop.release(std::move(connection), false);
+    loop.release(std::move(connection), false, write);
     if (run.fate == Fate::failed) {
       throw StatementError(run.sqlstate, std::string(statement.name) + ": " + run.message + " (" +
                                              run.sqlstate + ")");
@@ -396,7 +415,7 @@ net::awaitable<Rows> AsyncDb::exec(const sql::Statement& statement,
 
 AsyncDbStats AsyncDb::stats() const {
   AsyncDbStats s;
-  s.size = options_.size * loops_.load(std::memory_order_relaxed);
+  s.size = (options_.size + 1) * loops_.load(std::memory_order_relaxed);
   s.open = open_.load(std::memory_order_relaxed);
   s.in_use = in_use_.load(std::memory_order_relaxed);
   s.waiting = waiting_.load(std::memory_order_relaxed);

@@ -54,20 +54,8 @@ class Rows {
   pg_result* result_;
 };
 
-// A statement failed inside PostgreSQL (the connection is fine). The message carries the
-// SQLSTATE and the server's message, never a parameter.
-class StatementError : public std::runtime_error {
- public:
-  StatementError(std::string sqlstate, const std::string& message)
-      : std::runtime_error(message), sqlstate_(std::move(sqlstate)) {}
-  const std::string& sqlstate() const { return sqlstate_; }
-
- private:
-  std::string sqlstate_;
-};
-
 struct AsyncDbStats {
-  std::size_t size = 0;     // connections allowed, all event loops together
+  std::size_t size = 0;     // connections allowed, all event loops together (reads' one included)
   std::size_t open = 0;     // open or being opened
   std::size_t in_use = 0;   // running a statement now
   std::size_t waiting = 0;  // statements waiting for a connection
@@ -77,13 +65,14 @@ struct AsyncDbStats {
 // drives itself: a statement is sent, the coroutine waits for the socket like for any other,
 // and the result is read on the same thread. No thread handoff per query, unlike DbExecutor
 // (whose threads run everything else). Each io_context that runs statements gets its own
-// connections, up to connections_per_loop; they are opened on a background thread, because
+// connections: options.size for any statement and one more that only read-only statements use,
+// so session checks never queue behind commits. They are opened on a background thread, because
 // opening one blocks (name lookup, TCP, authentication). A connection that breaks is dropped,
 // and a statement that was on a reused one is tried once more on a fresh one, so a restart of
 // PostgreSQL is invisible beyond the statements it interrupted.
 class AsyncDb {
  public:
-  // options.size is the number of connections per event loop.
+  // options.size is the number of connections per event loop that writes may use.
   explicit AsyncDb(PoolOptions options);
   ~AsyncDb();
   AsyncDb(const AsyncDb&) = delete;

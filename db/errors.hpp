@@ -1,6 +1,8 @@
 #pragma once
 
 #include <stdexcept>
+#include <string>
+#include <utility>
 
 namespace authd::db {
 
@@ -14,6 +16,18 @@ class DatabaseUnavailable : public std::runtime_error {
 class PoolExhausted : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
+};
+
+// A statement failed inside PostgreSQL on an event loop's connection (which stays usable). The
+// message carries the SQLSTATE and the server's message, never a parameter.
+class StatementError : public std::runtime_error {
+ public:
+  StatementError(std::string sqlstate, const std::string& message)
+      : std::runtime_error(message), sqlstate_(std::move(sqlstate)) {}
+  const std::string& sqlstate() const { return sqlstate_; }
+
+ private:
+  std::string sqlstate_;
 };
 
 }  // namespace authd::db

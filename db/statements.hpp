@@ -11,6 +11,9 @@ namespace authd::db::sql {
 struct Statement {
   std::string_view name;
   std::string_view text;
+  // Changes nothing: on the event loops' connections it may use the one kept free of writes,
+  // so a session check never waits behind commits.
+  bool read_only = false;
 };
 
 // RFC 3339 UTC text of a timestamptz column, so no time zone conversion happens in C++.
@@ -19,7 +22,7 @@ struct Statement {
 
 inline constexpr Statement kSetStatementTimeout{
     "set_statement_timeout", "SELECT set_config('statement_timeout', $1, false)"};
-inline constexpr Statement kPing{"ping", "SELECT 1"};
+inline constexpr Statement kPing{"ping", "SELECT 1", true};
 
 inline constexpr Statement kAdvisoryLock{"advisory_lock", "SELECT pg_advisory_lock($1)"};
 inline constexpr Statement kTryAdvisoryLock{"try_advisory_lock", "SELECT pg_try_advisory_lock($1)"};
@@ -45,7 +48,8 @@ inline constexpr Statement kFindClash{
     "find_clash",
     "SELECT lower(username) = lower($1) FROM users "
     "WHERE lower(username) = lower($1) OR lower(email) = lower($2) "
-    "ORDER BY lower(username) = lower($1) DESC LIMIT 1"};
+    "ORDER BY lower(username) = lower($1) DESC LIMIT 1",
+    true};
 
 // One round trip for a login: the limit windows of the account and the address, and the user.
 #define AUTHD_SQL_LOGIN_LOOKUP(condition) \
@@ -60,9 +64,9 @@ inline constexpr Statement kFindClash{
            "FROM (SELECT 1) AS one LEFT JOIN users u ON " condition
 
 inline constexpr Statement kLoginByEmail{"login_by_email",
-                                         AUTHD_SQL_LOGIN_LOOKUP("lower(u.email) = $1")};
+                                         AUTHD_SQL_LOGIN_LOOKUP("lower(u.email) = $1"), true};
 inline constexpr Statement kLoginByUsername{"login_by_username",
-                                            AUTHD_SQL_LOGIN_LOOKUP("lower(u.username) = $1")};
+                                            AUTHD_SQL_LOGIN_LOOKUP("lower(u.username) = $1"), true};
 
 inline constexpr Statement kRecordLoginFailure{
     "record_login_failure",
@@ -94,7 +98,7 @@ inline constexpr Statement kUpgradeHash{
 inline constexpr Statement kSessionUser{"session_user",
     "SELECT " AUTHD_SQL_USER_COLUMNS("u") ", " AUTHD_SQL_RFC3339("s.expires_at") " "
     "FROM sessions s JOIN users u ON u.id = s.user_id "
-    "WHERE s.token_hash = decode($1, 'hex') AND s.expires_at > now()"};
+    "WHERE s.token_hash = decode($1, 'hex') AND s.expires_at > now()", true};
 inline constexpr Statement kDeleteSession{
     "delete_session",
     "DELETE FROM sessions WHERE token_hash = decode($1, 'hex') RETURNING user_id"};

@@ -54,6 +54,11 @@ Response problem_from_exception(std::exception_ptr error) {
       return problem(503, "database_unavailable", "The database did not answer in time.", 2);
     }
     return problem(500, "internal_error", "Something went wrong on our side.");
+  } catch (const db::StatementError& e) {
+    if (e.sqlstate().starts_with("57")) {
+      return problem(503, "database_unavailable", "The database did not answer in time.", 2);
+    }
+    return problem(500, "internal_error", "Something went wrong on our side.");
   } catch (...) {
     return problem(500, "internal_error", "Something went wrong on our side.");
   }

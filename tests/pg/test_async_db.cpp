@@ -28,6 +28,7 @@ constexpr db::sql::Statement kSleepThenPid{"test_sleep_pid",
                                            "SELECT pg_backend_pid() FROM pg_sleep($1::float8)"};
 constexpr db::sql::Statement kEcho{"test_echo", "SELECT $1::text, $2::bigint, NULL::text"};
 constexpr db::sql::Statement kDivideByZero{"test_divide", "SELECT 1 / $1::int"};
+constexpr db::sql::Statement kReadPid{"test_read_pid", "SELECT pg_backend_pid()", true};
 
 // Free functions, not lambdas: a coroutine lambda's captures die with the lambda object.
 net::awaitable<int> backend_pid(db::AsyncDb& database) {
@@ -38,6 +39,11 @@ net::awaitable<int> backend_pid(db::AsyncDb& database) {
 net::awaitable<int> sleepy_backend_pid(db::AsyncDb& database, std::string seconds) {
   std::vector<std::string> params{std::move(seconds)};
   const db::Rows rows = co_await database.exec(kSleepThenPid, std::move(params));
+  co_return static_cast<int>(rows.integer(0, 0));
+}
+
+net::awaitable<int> read_backend_pid(db::AsyncDb& database) {
+  const db::Rows rows = co_await database.exec(kReadPid, {});
   co_return static_cast<int>(rows.integer(0, 0));
 }
 
@@ -83,7 +89,7 @@ TEST_CASE("an event-loop statement returns its rows, text, numbers and NULLs", "
   CHECK(run_one(io, ping(database)) == 1);  // a prepared one
   CHECK(database.stats().open == 1);
   CHECK(database.stats().in_use == 0);
-  CHECK(database.stats().size == 2);
+  CHECK(database.stats().size == 3);  // two for anything, one for reads only
 }
 
 TEST_CASE("a failing statement throws StatementError and leaves the connection usable",
@@ -127,7 +133,7 @@ TEST_CASE("each io_context gets connections of its own", "[pg][async_db]") {
   const int b = run_one(second, backend_pid(database));
   CHECK(a != b);
   CHECK(run_one(first, backend_pid(database)) == a);
-  CHECK(database.stats().size == 2);
+  CHECK(database.stats().size == 4);
 }
 
 TEST_CASE("a statement waits for a busy connection until the deadline, then PoolExhausted",
@@ -224,4 +230,31 @@ TEST_CASE("a stopped AsyncDb refuses statements", "[pg][async_db]") {
   CHECK(run_one(io, ping(database)) == 1);
   database.stop();
   CHECK_THROWS_AS(run_one(io, ping(database)), db::DatabaseUnavailable);
+}
+
+TEST_CASE("a read-only statement does not wait while writes hold every other connection",
+          "[pg][async_db]") {
+  net::io_context io;
+  db::AsyncDb database({test::fresh_database_url(), 1});
+  // Statements not marked read-only count as writes: two slow ones, one connection for them.
+  auto first = net::co_spawn(io, sleepy_backend_pid(database, "0.6"), net::use_future);
+  auto second = net::co_spawn(io, sleepy_backend_pid(database, "0.6"), net::use_future);
+  std::chrono::steady_clock::duration read_took{};
+  auto timed_read = [&]() -> net::awaitable<int> {
+    const auto started = std::chrono::steady_clock::now();
+    const int pid = co_await read_backend_pid(database);
+    read_took = std::chrono::steady_clock::now() - started;
+    co_return pid;
+  };
+  auto read = net::co_spawn(io, timed_read(), net::use_future);
+  const auto started = std::chrono::steady_clock::now();
+  io.run();
+  const int a = first.get();
+  const int b = second.get();
+  const int r = read.get();
+  CHECK(a == b);  // the writes took turns on their one connection
+  CHECK(r != a);  // the read had the other
+  CHECK(read_took < 400ms);
+  CHECK(std::chrono::steady_clock::now() - started >= 1200ms);
+  CHECK(database.stats().open == 2);
 }
