@@ -5,6 +5,7 @@
 #include <utility>
 #include <vector>
 
+#include <openssl/crypto.h>
 #include <pqxx/nontransaction>
 #include <pqxx/result>
 #include <pqxx/transaction>
@@ -111,9 +112,11 @@ Accounts::Accounts(db::DbExecutor& db, db::AsyncDb& requests, HashPool& hashes,
 net::awaitable<Outcome<User>> Accounts::signup(SignupRequest request) {
   if (auto error = check_signup(request)) co_return std::move(*error);
 
-  auto hash_job = [password = std::move(request.password), iterations = options_.iterations](
-                      const Pacer& pacer) { return hash_password(password, iterations, &pacer); };
-  const std::string password_hash = co_await hashes_.run(std::move(hash_job));
+  PasswordHash fresh = salted_hash(options_.iterations);
+  fresh.key =
+      co_await hashes_.derive(std::move(request.password), fresh.salt, fresh.iterations, kKeyBytes);
+  const std::string password_hash = format_phc(fresh);
+  OPENSSL_cleanse(fresh.key.data(), fresh.key.size());
   co_return co_await insert_user(request, password_hash);
 }
 
@@ -169,27 +172,28 @@ net::awaitable<Outcome<LoginResult>> Accounts::login(Credentials credentials) {
   std::optional<PasswordHash> stored;
   if (lookup.user) stored = parse_phc(lookup.password_hash);
   const bool known = stored.has_value();
-  auto check_job = [password = std::move(credentials.password),
-                    against = known ? std::move(*stored) : dummy_, known,
-                    iterations = options_.iterations](const Pacer& pacer) {
-    PasswordCheck check;
-    // Always a full verification, so unknown users take as long as known ones.
-    check.matched = verify_password(password, against, &pacer) && known;
-    if (check.matched && against.iterations < iterations) {
-      try {
-        check.upgraded = hash_password(password, iterations, &pacer);
-      } catch (const std::exception&) {
-        // The upgrade is opportunistic: the next login tries again.
-      }
-    }
-    return check;
-  };
+  const PasswordHash& against = known ? *stored : dummy_;
   PasswordCheck check;
   try {
-    check = co_await hashes_.run(std::move(check_job));
+    // Always a full derivation, so unknown users take as long as known ones.
+    std::vector<unsigned char> computed = co_await hashes_.derive(
+        credentials.password, against.salt, against.iterations, against.key.size());
+    check.matched = key_matches(against, computed) && known;
+    OPENSSL_cleanse(computed.data(), computed.size());
   } catch (const Overloaded&) {
     ++counters_.overloaded;
     throw;
+  }
+  if (check.matched && against.iterations < options_.iterations) {
+    try {
+      PasswordHash upgraded = salted_hash(options_.iterations);
+      upgraded.key = co_await hashes_.derive(std::move(credentials.password), upgraded.salt,
+                                             upgraded.iterations, kKeyBytes);
+      check.upgraded = format_phc(upgraded);
+      OPENSSL_cleanse(upgraded.key.data(), upgraded.key.size());
+    } catch (const std::exception&) {
+      // The upgrade is opportunistic: the next login tries again.
+    }
   }
 
   if (!check.matched) {
@@ -266,21 +270,23 @@ net::awaitable<Outcome<std::monostate>> Accounts::change_password(const Session&
   std::optional<PasswordHash> stored;
   if (stored_text) stored = parse_phc(*stored_text);
   const bool known = stored.has_value();
-  auto check_job = [current = std::move(current_password), next = std::move(new_password),
-                    against = known ? std::move(*stored) : dummy_, known,
-                    iterations =
-                        options_.iterations](const Pacer& pacer) -> std::optional<std::string> {
-    if (!verify_password(current, against, &pacer) || !known) return std::nullopt;
-    return hash_password(next, iterations, &pacer);
-  };
-  const std::optional<std::string> new_hash = co_await hashes_.run(std::move(check_job));
-  if (!new_hash) {
+  const PasswordHash& against = known ? *stored : dummy_;
+  std::vector<unsigned char> computed = co_await hashes_.derive(
+      std::move(current_password), against.salt, against.iterations, against.key.size());
+  const bool matched = key_matches(against, computed) && known;
+  OPENSSL_cleanse(computed.data(), computed.size());
+  if (!matched) {
     co_return AuthError{401, "invalid_credentials", "The current password is wrong."};
   }
+  PasswordHash fresh = salted_hash(options_.iterations);
+  fresh.key =
+      co_await hashes_.derive(std::move(new_password), fresh.salt, fresh.iterations, kKeyBytes);
+  const std::string new_hash = format_phc(fresh);
+  OPENSSL_cleanse(fresh.key.data(), fresh.key.size());
 
   auto update = [&](pqxx::connection& c) {
     pqxx::nontransaction tx(c);
-    tx.exec_prepared(name(db::sql::kChangePassword), user_id, *new_hash, keep_session);
+    tx.exec_prepared(name(db::sql::kChangePassword), user_id, new_hash, keep_session);
   };
   co_await db_.run(std::move(update));
   co_return std::monostate{};

@@ -72,7 +72,16 @@ void HashPool::work(Slot& slot) {
     slot.start.acquire();
     detail::HashJob* job = slot.job.load(std::memory_order_acquire);
     if (job == nullptr) return;  // the dispatcher is stopping
-    job->execute(slot.pacer);
+    if (slot.partner != nullptr) {
+      try {
+        pbkdf2_hmac_sha256_pair(*job->pairable(), *slot.partner->pairable(), &slot.pacer);
+      } catch (...) {
+        job->fail(std::current_exception());
+        slot.partner->fail(std::current_exception());
+      }
+    } else {
+      job->execute(slot.pacer);
+    }
     slot.done.store(true, std::memory_order_release);
     events_.release();
   }
@@ -91,6 +100,11 @@ void HashPool::dispatch_loop() {
         slot->job.store(nullptr, std::memory_order_relaxed);
         finished.push_back(std::move(slot->owned));
         --busy_;
+        if (slot->owned_partner) {
+          finished.push_back(std::move(slot->owned_partner));
+          slot->partner = nullptr;
+          --busy_;
+        }
       }
     }
     bool stop_now = false;
@@ -110,6 +124,15 @@ void HashPool::dispatch_loop() {
         slot->owned = std::move(queue_.front());
         queue_.pop_front();
         ++busy_;
+        // Two derivations waiting: one thread runs both, interleaved.
+        if (pair_derivations_ && slot->owned->pairable() != nullptr && !queue_.empty() &&
+            queue_.front()->pairable() != nullptr) {
+          slot->owned_partner = std::move(queue_.front());
+          queue_.pop_front();
+          slot->partner = slot->owned_partner.get();
+          ++busy_;
+          paired_.fetch_add(2, std::memory_order_relaxed);
+        }
         slot->job.store(slot->owned.get(), std::memory_order_release);
         slot->start.release();
       }

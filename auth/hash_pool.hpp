@@ -24,7 +24,10 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include <openssl/crypto.h>
+
 #include "auth/pacer.hpp"
+#include "auth/pbkdf2.hpp"
 
 namespace authd::auth {
 
@@ -67,8 +70,67 @@ struct HashJob {
   virtual ~HashJob() = default;
   // On a hash thread.
   virtual void execute(const Pacer& pacer) = 0;
+  // A one-block PBKDF2 derivation that may run paired with another (see
+  // pbkdf2_hmac_sha256_pair); null for other jobs.
+  virtual const Pbkdf2Task* pairable() const { return nullptr; }
+  // The pair it ran in failed.
+  virtual void fail(std::exception_ptr) {}
   // Hands the result (or, with an error, only that error) to the awaiting coroutine.
   virtual void complete(std::exception_ptr rejected) = 0;
+};
+
+// A PBKDF2 key for the awaiting coroutine: a job the pool can pair with another.
+template <class Handler>
+class DeriveJob final : public HashJob {
+ public:
+  DeriveJob(std::string password, std::vector<unsigned char> salt, std::uint32_t iterations,
+            std::size_t key_length, Handler handler)
+      : password_(std::move(password)),
+        salt_(std::move(salt)),
+        key_(key_length),
+        task_{password_, salt_, iterations, key_},
+        handler_(std::move(handler)),
+        work_(net::make_work_guard(net::get_associated_executor(handler_))) {}
+  ~DeriveJob() override {
+    OPENSSL_cleanse(password_.data(), password_.size());
+    if (!key_.empty()) OPENSSL_cleanse(key_.data(), key_.size());
+  }
+
+  void execute(const Pacer& pacer) override {
+    try {
+      pbkdf2_hmac_sha256(task_.password, task_.salt, task_.iterations, task_.out, &pacer);
+    } catch (...) {
+      error_ = std::current_exception();
+    }
+  }
+  const Pbkdf2Task* pairable() const override {
+    return key_.size() == kPairableKeyBytes && task_.iterations > 0 ? &task_ : nullptr;
+  }
+  void fail(std::exception_ptr error) override { error_ = std::move(error); }
+
+  void complete(std::exception_ptr rejected) override {
+    std::optional<std::vector<unsigned char>> key;
+    if (!rejected && !error_) key.emplace(std::move(key_));
+    key_.clear();
+    auto deliver = [h = std::move(handler_), error = rejected ? rejected : error_,
+                    key = std::move(key)]() mutable { std::move(h)(error, std::move(key)); };
+    if (rejected) {
+      net::post(work_.get_executor(), std::move(deliver));
+    } else {
+      net::dispatch(work_.get_executor(), std::move(deliver));
+    }
+    work_.reset();
+  }
+
+ private:
+  static constexpr std::size_t kPairableKeyBytes = 32;
+  std::string password_;
+  std::vector<unsigned char> salt_;
+  std::vector<unsigned char> key_;
+  const Pbkdf2Task task_;
+  Handler handler_;
+  net::executor_work_guard<net::associated_executor_t<Handler>> work_;
+  std::exception_ptr error_;
 };
 
 template <class Fn, class Handler>
@@ -147,10 +209,20 @@ class HashPool {
   template <class F>
   net::awaitable<detail::job_result_t<F>> run(F fn);
 
+  // co_await derive(...): PBKDF2-HMAC-SHA256 of the password, key_length bytes. Two
+  // derivations waiting at once run paired on one thread where that is faster
+  // (pbkdf2_hmac_sha256_pair). Throws Overloaded like run().
+  net::awaitable<std::vector<unsigned char>> derive(std::string password,
+                                                    std::vector<unsigned char> salt,
+                                                    std::uint32_t iterations,
+                                                    std::size_t key_length);
+
   // A request arrived: running hashes give way at their next pacing point.
   void note_activity() { activity_.fetch_add(1, std::memory_order_relaxed); }
 
   std::size_t running() const { return busy_.load(); }
+  // Derivations that ran two to a thread.
+  std::uint64_t paired() const { return paired_.load(std::memory_order_relaxed); }
   std::size_t waiting() const;
 
  private:
@@ -176,8 +248,10 @@ class HashPool {
     ActivityPacer pacer;  // used by this slot's thread only
     std::binary_semaphore start{0};
     std::atomic<detail::HashJob*> job{nullptr};
+    detail::HashJob* partner = nullptr;  // set with job, before start is released
     std::atomic<bool> done{false};
     std::unique_ptr<detail::HashJob> owned;  // the dispatcher's side
+    std::unique_ptr<detail::HashJob> owned_partner;
   };
 
   // Queues the job, or rejects it with Overloaded when the queue is full or the pool stopped.
@@ -188,12 +262,14 @@ class HashPool {
 
   const std::size_t capacity_;  // threads + max_queue: jobs accepted and not yet finished
   const int nice_;
+  const bool pair_derivations_ = pbkdf2_pairs_run_faster();
   mutable std::mutex mutex_;  // the queue; shared by event-loop threads and the dispatcher only
   std::deque<std::unique_ptr<detail::HashJob>> queue_;
   std::size_t accepted_ = 0;  // queued or running: bounded by capacity_
   // Written under mutex_; read without it by the pacers, so running jobs can end early.
   std::atomic<bool> stopping_{false};
   std::atomic<std::size_t> busy_{0};
+  std::atomic<std::uint64_t> paired_{0};
   std::atomic<std::uint64_t> activity_{0};
   std::counting_semaphore<> events_{0};  // a job queued, a job finished, or stop
   std::vector<std::unique_ptr<Slot>> slots_;
@@ -214,6 +290,22 @@ net::awaitable<detail::job_result_t<F>> HashPool::run(F fn) {
   auto result = co_await net::async_initiate<decltype(net::use_awaitable), Signature>(
       std::move(initiation), net::use_awaitable, std::move(fn));
   if constexpr (!std::is_void_v<R>) co_return std::move(*result);
+}
+
+inline net::awaitable<std::vector<unsigned char>> HashPool::derive(std::string password,
+                                                                   std::vector<unsigned char> salt,
+                                                                   std::uint32_t iterations,
+                                                                   std::size_t key_length) {
+  using Signature = void(std::exception_ptr, std::optional<std::vector<unsigned char>>);
+  auto initiation = [this, iterations, key_length](auto handler, std::string password,
+                                                   std::vector<unsigned char> salt) {
+    using Job = detail::DeriveJob<decltype(handler)>;
+    enqueue(std::make_unique<Job>(std::move(password), std::move(salt), iterations, key_length,
+                                  std::move(handler)));
+  };
+  auto key = co_await net::async_initiate<decltype(net::use_awaitable), Signature>(
+      std::move(initiation), net::use_awaitable, std::move(password), std::move(salt));
+  co_return std::move(*key);
 }
 
 }  // namespace authd::auth

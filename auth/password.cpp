@@ -70,22 +70,34 @@ std::optional<PasswordHash> parse_phc(std::string_view text) {
   return PasswordHash{*iterations, std::move(*salt), std::move(*key)};
 }
 
-std::string hash_password(std::string_view password, std::uint32_t iterations, const Pacer* pacer) {
-  PasswordHash hash{iterations, std::vector<unsigned char>(kSaltBytes),
-                    std::vector<unsigned char>(kKeyBytes)};
+PasswordHash salted_hash(std::uint32_t iterations) {
+  if (iterations == 0) throw std::invalid_argument("PBKDF2 needs at least one iteration");
+  PasswordHash hash{iterations, std::vector<unsigned char>(kSaltBytes), {}};
   if (RAND_bytes(hash.salt.data(), static_cast<int>(hash.salt.size())) != 1) {
     throw std::runtime_error("RAND_bytes failed");
   }
+  return hash;
+}
+
+bool key_matches(const PasswordHash& stored, const std::vector<unsigned char>& computed) {
+  // A hand-built hash with no key would otherwise match every password.
+  if (stored.iterations == 0 || stored.key.size() < kMinKeyBytes) return false;
+  if (computed.size() != stored.key.size()) return false;
+  return CRYPTO_memcmp(computed.data(), stored.key.data(), computed.size()) == 0;
+}
+
+std::string hash_password(std::string_view password, std::uint32_t iterations, const Pacer* pacer) {
+  PasswordHash hash = salted_hash(iterations);
+  hash.key.resize(kKeyBytes);
   pbkdf2_hmac_sha256(password, hash.salt, iterations, hash.key, pacer);
   return format_phc(hash);
 }
 
 bool verify_password(std::string_view password, const PasswordHash& stored, const Pacer* pacer) {
-  // A hand-built hash with no key would otherwise match every password.
   if (stored.iterations == 0 || stored.key.size() < kMinKeyBytes) return false;
   std::vector<unsigned char> computed(stored.key.size());
   pbkdf2_hmac_sha256(password, stored.salt, stored.iterations, computed, pacer);
-  const bool equal = CRYPTO_memcmp(computed.data(), stored.key.data(), computed.size()) == 0;
+  const bool equal = key_matches(stored, computed);
   OPENSSL_cleanse(computed.data(), computed.size());
   return equal;
 }

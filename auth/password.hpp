@@ -44,6 +44,13 @@ std::string hash_password(std::string_view password, std::uint32_t iterations,
 bool verify_password(std::string_view password, const PasswordHash& stored,
                      const Pacer* pacer = nullptr);
 
+// A hash of the given cost with a fresh random salt and no key yet (the key is the caller's
+// PBKDF2 of the password with that salt, kKeyBytes long). Throws like hash_password.
+PasswordHash salted_hash(std::uint32_t iterations);
+
+// Whether a key computed with stored's salt and cost is stored's key; constant time.
+bool key_matches(const PasswordHash& stored, const std::vector<unsigned char>& computed);
+
 // A valid PHC string of the given cost that no password matches in practice: verifying
 // against it for unknown users takes as long as a real check.
 std::string dummy_phc(std::uint32_t iterations);

@@ -80,6 +80,9 @@ std::string Metrics::render(const Gauges& g) const {
         static_cast<double>(g.hash_running));
   gauge(out, "authd_pbkdf2_jobs_waiting", "Password hashing jobs queued now.", "gauge",
         static_cast<double>(g.hash_waiting));
+  gauge(out, "authd_pbkdf2_paired_total",
+        "PBKDF2 derivations that ran two to a thread, interleaved.", "counter",
+        static_cast<double>(g.hash_paired));
   gauge(out, "authd_db_pool_connections", "Size of the PostgreSQL connection pool.", "gauge",
         static_cast<double>(g.db_size));
   gauge(out, "authd_db_pool_in_use", "Pool connections leased now.", "gauge",

@@ -22,6 +22,7 @@ struct Gauges {
   std::uint64_t db_waited_total = 0;
   std::size_t loop_db_size = 0, loop_db_open = 0, loop_db_in_use = 0, loop_db_waiting = 0;
   std::uint64_t loop_db_retried = 0;
+  std::uint64_t hash_paired = 0;
   std::uint64_t logins_ok = 0;
   std::uint64_t logins_bad_credentials = 0;
   std::uint64_t logins_limited = 0;

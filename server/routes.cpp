@@ -483,6 +483,7 @@ Gauges collect_gauges(App& app) {
   Gauges g;
   g.hash_running = app.hashes.running();
   g.hash_waiting = app.hashes.waiting();
+  g.hash_paired = app.hashes.paired();
   const auto pool = app.pool.stats();
   g.db_size = pool.size;
   g.db_in_use = pool.in_use;

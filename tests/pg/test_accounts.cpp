@@ -19,6 +19,7 @@
 #include "auth/accounts.hpp"
 #include "auth/hash_pool.hpp"
 #include "auth/password.hpp"
+#include "auth/pbkdf2.hpp"
 #include "auth/session_token.hpp"
 #include "db/executor.hpp"
 #include "db/statements.hpp"
@@ -604,4 +605,39 @@ TEST_CASE("a new session commits without waiting for the WAL flush unless sessio
     REQUIRE(session);
     CHECK(session->user.username == "erin");
   }
+}
+
+TEST_CASE("derivations waiting together run two to a thread, each with its own key",
+          "[pg][accounts][hash_pool]") {
+  auth::HashPool hashes(1, 8);
+  net::io_context io;
+  // A job that holds the only thread until released, so the derivations queue up behind it.
+  std::promise<void> release;
+  std::shared_future<void> released = release.get_future().share();
+  auto blocker = [&hashes, released]() -> net::awaitable<int> {
+    auto job = [released] {
+      released.wait();
+      return 1;
+    };
+    co_return co_await hashes.run(std::move(job));
+  };
+  const std::vector<unsigned char> salt = {1, 2, 3, 4, 5, 6, 7, 8};
+  auto derive = [&hashes,
+                 &salt](std::string password) -> net::awaitable<std::vector<unsigned char>> {
+    co_return co_await hashes.derive(std::move(password), salt, 2000, 32);
+  };
+  auto held = net::co_spawn(io, blocker(), net::use_future);
+  auto first = net::co_spawn(io, derive("first password"), net::use_future);
+  auto second = net::co_spawn(io, derive("second password"), net::use_future);
+  std::thread runner([&io] { io.run(); });
+  while (hashes.waiting() < 2) std::this_thread::sleep_for(1ms);
+  release.set_value();
+  runner.join();
+  CHECK(held.get() == 1);
+  std::vector<unsigned char> expected(32);
+  auth::pbkdf2_reference("first password", salt, 2000, expected);
+  CHECK(first.get() == expected);
+  auth::pbkdf2_reference("second password", salt, 2000, expected);
+  CHECK(second.get() == expected);
+  CHECK(hashes.paired() == (auth::pbkdf2_pairs_run_faster() ? 2u : 0u));
 }

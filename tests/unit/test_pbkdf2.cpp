@@ -153,3 +153,58 @@ TEST_CASE("a pacer that answers false abandons the derivation", "[auth][pbkdf2]"
                   DerivationAbandoned);
   CHECK(pacer.calls == 2);
 }
+
+TEST_CASE("two derivations at once equal two single ones", "[auth][pbkdf2]") {
+  std::mt19937 rng(7914);
+  std::uniform_int_distribution<int> byte(0, 255);
+  std::uniform_int_distribution<std::size_t> password_length(0, 100);
+  std::uniform_int_distribution<std::size_t> salt_length(0, 32);
+  std::uniform_int_distribution<std::uint32_t> iterations(1, 3000);
+  for (int round = 0; round < 60; ++round) {
+    std::string passwords[2];
+    std::vector<unsigned char> salts[2];
+    std::uint32_t counts[2];
+    // Mostly the one-block keys that run interleaved; now and then a longer one.
+    const std::size_t length = round % 10 == 9 ? 40 : 32;
+    std::vector<unsigned char> paired[2] = {std::vector<unsigned char>(length),
+                                            std::vector<unsigned char>(32)};
+    for (int i = 0; i < 2; ++i) {
+      passwords[i].resize(password_length(rng));
+      for (auto& c : passwords[i]) c = static_cast<char>(byte(rng));
+      salts[i].resize(salt_length(rng));
+      for (auto& b : salts[i]) b = static_cast<unsigned char>(byte(rng));
+      // Equal costs a third of the time.
+      counts[i] = i == 1 && round % 3 == 0 ? counts[0] : iterations(rng);
+    }
+    pbkdf2_hmac_sha256_pair({passwords[0], salts[0], counts[0], paired[0]},
+                            {passwords[1], salts[1], counts[1], paired[1]}, nullptr);
+    for (int i = 0; i < 2; ++i) {
+      std::vector<unsigned char> reference(paired[i].size());
+      pbkdf2_reference(passwords[i], salts[i], counts[i], reference);
+      INFO("round " << round << ", derivation " << i << ": " << counts[i] << " iterations");
+      REQUIRE(paired[i] == reference);
+    }
+  }
+}
+
+TEST_CASE("a pair gives way like a single derivation and can be abandoned", "[auth][pbkdf2]") {
+  const std::vector<unsigned char> salt = {1, 2, 3, 4};
+  const std::uint32_t iterations = 3 * Pacer::kEvery + 7;
+  const CountingPacer pacer;
+  std::vector<unsigned char> a(32), b(32), expected(32);
+  pbkdf2_hmac_sha256_pair({"first", salt, iterations, a}, {"second", salt, iterations - 5, b},
+                          &pacer);
+  CHECK(pacer.calls >= 3);
+  pbkdf2_reference("first", salt, iterations, expected);
+  CHECK(a == expected);
+  pbkdf2_reference("second", salt, iterations - 5, expected);
+  CHECK(b == expected);
+
+  CountingPacer stopping;
+  stopping.give_up_at = 2;
+  CHECK_THROWS_AS(pbkdf2_hmac_sha256_pair({"first", salt, iterations, a},
+                                          {"second", salt, iterations, b}, &stopping),
+                  DerivationAbandoned);
+  CHECK_THROWS_AS(pbkdf2_hmac_sha256_pair({"first", salt, 0, a}, {"second", salt, 1, b}, nullptr),
+                  std::invalid_argument);
+}
