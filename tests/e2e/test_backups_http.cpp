@@ -102,7 +102,8 @@ TEST_CASE("backups are listed newest first and downloaded whole as CSV", "[e2e][
 }
 
 TEST_CASE("a backup whose file has gone is reported, not served half", "[e2e][backup]") {
-  const std::string dir = make_temp_dir("authd-test-backups-");
+  const TempDir temp_dir("authd-test-backups-");
+  const std::string& dir = temp_dir.path();
   AuthdServer server(fresh_database_url(),
                      {{"AUTHD_ADMIN_TOKEN", kAdminToken}, {"AUTHD_BACKUP_DIR", dir}});
   const Headers token = {{"Authorization", std::string("Bearer ") + kAdminToken}};
@@ -138,7 +139,8 @@ TEST_CASE("two backups requested at once: one is written, the other gets 409 or 
 
 TEST_CASE("backup create and restore on the command line round-trip users who can log in",
           "[e2e][backup]") {
-  const std::string dir = make_temp_dir("authd-test-backups-");
+  const TempDir temp_dir("authd-test-backups-");
+  const std::string& dir = temp_dir.path();
   const auto source = fresh_database_url();
   std::string file;
   {

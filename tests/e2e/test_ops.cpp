@@ -56,7 +56,8 @@ TEST_CASE("/metrics passes promtool check metrics after some traffic", "[e2e][op
   CHECK_THAT(metrics.body, Catch::Contains("authd_db_pool_in_use"));
   CHECK_THAT(metrics.body, Catch::Contains("authd_sessions_created_total 1"));
 
-  const std::string dir = make_temp_dir("authd-test-");
+  const TempDir temp_dir("authd-test-");
+  const std::string& dir = temp_dir.path();
   write_file(dir + "/metrics.txt", metrics.body);
   const auto check = run("/bin/sh", {"-c", "promtool check metrics < " + dir + "/metrics.txt"});
   INFO(check.output);
@@ -113,7 +114,8 @@ TEST_CASE("JSON log lines parse and hold no password or token", "[e2e][ops]") {
 }
 
 TEST_CASE("with a certificate authd serves HTTPS only, and cookies are Secure", "[e2e][ops][tls]") {
-  const std::string dir = make_temp_dir("authd-test-");
+  const TempDir temp_dir("authd-test-");
+  const std::string& dir = temp_dir.path();
   make_certificate(dir);
   AuthdServer server(fresh_database_url(),
                      {{"AUTHD_TLS_CERT", dir + "/cert.pem"}, {"AUTHD_TLS_KEY", dir + "/key.pem"}});
@@ -140,7 +142,8 @@ TEST_CASE("with a certificate authd serves HTTPS only, and cookies are Secure", 
 }
 
 TEST_CASE("a bad certificate or key stops start-up with exit 2", "[e2e][ops][tls]") {
-  const std::string dir = make_temp_dir("authd-test-");
+  const TempDir temp_dir("authd-test-");
+  const std::string& dir = temp_dir.path();
   make_certificate(dir);
   write_file(dir + "/junk.pem", "not a certificate\n");
   auto env = base_env(fresh_database_url());

@@ -138,7 +138,8 @@ AuthdServer::AuthdServer(const std::string& database_url, std::map<std::string, 
   for (auto& [name, value] : env) full[name] = value;
   if (full.count("AUTHD_LISTEN") == 0) full["AUTHD_LISTEN"] = "127.0.0.1:" + std::to_string(port_);
   if (full.count("AUTHD_BACKUP_DIR") == 0) {
-    full["AUTHD_BACKUP_DIR"] = make_temp_dir("authd-test-backups-");
+    backup_dir_ = std::make_unique<TempDir>("authd-test-backups-");
+    full["AUTHD_BACKUP_DIR"] = backup_dir_->path();
   }
   const bool tls = full.count("AUTHD_TLS_CERT") > 0;
   process_ = std::make_unique<Process>(AUTHD_BINARY, std::vector<std::string>{"serve"}, full);

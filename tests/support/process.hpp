@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "tests/support/temp_dir.hpp"
+
 namespace authd::test {
 
 // A TCP port on 127.0.0.1 that nothing listens on right now.
@@ -58,6 +60,7 @@ class AuthdServer {
 
  private:
   unsigned short port_;
+  std::unique_ptr<TempDir> backup_dir_;  // when the caller gave none; outlives the process
   std::unique_ptr<Process> process_;
   bool stopped_ = false;
 };
