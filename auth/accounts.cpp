@@ -53,6 +53,12 @@ AuthError invalid_field(const FieldProblem& problem) {
   return {400, problem.code, problem.detail};
 }
 
+// The 409 for a clash that find_clash reported: on the username, or else on the email.
+AuthError taken(bool username) {
+  if (username) return {409, "username_taken", "That username is already taken."};
+  return {409, "email_taken", "An account with that email already exists."};
+}
+
 AuthError invalid_credentials() {
   return {401, "invalid_credentials", "The login or the password is wrong."};
 }
@@ -77,10 +83,7 @@ Outcome<User> insert_user_blocking(pqxx::connection& connection, const SignupReq
     const pqxx::result clash =
         tx.exec_prepared(name(db::sql::kFindClash), request.username, request.email);
     if (clash.empty()) continue;
-    if (clash[0][0].as<bool>()) {
-      return AuthError{409, "username_taken", "That username is already taken."};
-    }
-    return AuthError{409, "email_taken", "An account with that email already exists."};
+    return taken(clash[0][0].as<bool>());
   }
   throw std::runtime_error("could not insert the user: a unique index kept refusing it");
 }
@@ -92,8 +95,8 @@ struct LoginLookup {
   std::string password_hash;
 };
 
-// The password check as one hashing job: verify, and when that succeeds on a hash cheaper than
-// the configured cost, the replacement hash too.
+// A login's password check: whether it matched, and when it did on a hash cheaper than the
+// configured cost, the replacement hash.
 struct PasswordCheck {
   bool matched = false;
   std::optional<std::string> upgraded;
@@ -131,10 +134,7 @@ net::awaitable<Outcome<User>> Accounts::insert_user(const SignupRequest& request
     const db::Rows clash =
         co_await requests_.exec(db::sql::kFindClash, params(request.username, request.email));
     if (clash.empty()) continue;
-    if (clash.boolean(0, 0)) {
-      co_return AuthError{409, "username_taken", "That username is already taken."};
-    }
-    co_return AuthError{409, "email_taken", "An account with that email already exists."};
+    co_return taken(clash.boolean(0, 0));
   }
   throw std::runtime_error("could not insert the user: a unique index kept refusing it");
 }

@@ -79,83 +79,14 @@ struct HashJob {
   virtual void complete(std::exception_ptr rejected) = 0;
 };
 
-// A PBKDF2 key for the awaiting coroutine: a job the pool can pair with another.
-template <class Handler>
-class DeriveJob final : public HashJob {
+// What every job shares: its result or error, handed to the awaiting coroutine on that
+// coroutine's executor (kept alive until then by a work guard).
+template <class Value, class Handler>
+class CompletingJob : public HashJob {
  public:
-  DeriveJob(std::string password, std::vector<unsigned char> salt, std::uint32_t iterations,
-            std::size_t key_length, Handler handler)
-      : password_(std::move(password)),
-        salt_(std::move(salt)),
-        key_(key_length),
-        task_{password_, salt_, iterations, key_},
-        handler_(std::move(handler)),
+  explicit CompletingJob(Handler handler)
+      : handler_(std::move(handler)),
         work_(net::make_work_guard(net::get_associated_executor(handler_))) {}
-  ~DeriveJob() override {
-    OPENSSL_cleanse(password_.data(), password_.size());
-    if (!key_.empty()) OPENSSL_cleanse(key_.data(), key_.size());
-  }
-
-  void execute(const Pacer& pacer) override {
-    try {
-      pbkdf2_hmac_sha256(task_.password, task_.salt, task_.iterations, task_.out, &pacer);
-    } catch (...) {
-      error_ = std::current_exception();
-    }
-  }
-  const Pbkdf2Task* pairable() const override {
-    return key_.size() == kPairableKeyBytes && task_.iterations > 0 ? &task_ : nullptr;
-  }
-  void fail(std::exception_ptr error) override { error_ = std::move(error); }
-
-  void complete(std::exception_ptr rejected) override {
-    std::optional<std::vector<unsigned char>> key;
-    if (!rejected && !error_) key.emplace(std::move(key_));
-    key_.clear();
-    auto deliver = [h = std::move(handler_), error = rejected ? rejected : error_,
-                    key = std::move(key)]() mutable { std::move(h)(error, std::move(key)); };
-    if (rejected) {
-      net::post(work_.get_executor(), std::move(deliver));
-    } else {
-      net::dispatch(work_.get_executor(), std::move(deliver));
-    }
-    work_.reset();
-  }
-
- private:
-  static constexpr std::size_t kPairableKeyBytes = 32;
-  std::string password_;
-  std::vector<unsigned char> salt_;
-  std::vector<unsigned char> key_;
-  const Pbkdf2Task task_;
-  Handler handler_;
-  net::executor_work_guard<net::associated_executor_t<Handler>> work_;
-  std::exception_ptr error_;
-};
-
-template <class Fn, class Handler>
-class HashJobImpl final : public HashJob {
-  using R = job_result_t<Fn>;
-  using Value = std::conditional_t<std::is_void_v<R>, std::monostate, R>;
-
- public:
-  HashJobImpl(Fn fn, Handler handler)
-      : fn_(std::move(fn)),
-        handler_(std::move(handler)),
-        work_(net::make_work_guard(net::get_associated_executor(handler_))) {}
-
-  void execute(const Pacer& pacer) override {
-    try {
-      if constexpr (std::is_void_v<R>) {
-        invoke_job(fn_, pacer);
-        value_.emplace();
-      } else {
-        value_.emplace(invoke_job(fn_, pacer));
-      }
-    } catch (...) {
-      error_ = std::current_exception();
-    }
-  }
 
   void complete(std::exception_ptr rejected) override {
     auto deliver = [h = std::move(handler_), error = rejected ? rejected : error_,
@@ -170,12 +101,86 @@ class HashJobImpl final : public HashJob {
     work_.reset();
   }
 
- private:
-  Fn fn_;
-  Handler handler_;
-  net::executor_work_guard<net::associated_executor_t<Handler>> work_;
+ protected:
   std::exception_ptr error_;
   std::optional<Value> value_;
+
+ private:
+  Handler handler_;
+  net::executor_work_guard<net::associated_executor_t<Handler>> work_;
+};
+
+// A PBKDF2 key for the awaiting coroutine: a job the pool can pair with another.
+template <class Handler>
+class DeriveJob final : public CompletingJob<std::vector<unsigned char>, Handler> {
+  using Base = CompletingJob<std::vector<unsigned char>, Handler>;
+
+ public:
+  DeriveJob(std::string password, std::vector<unsigned char> salt, std::uint32_t iterations,
+            std::size_t key_length, Handler handler)
+      : Base(std::move(handler)),
+        password_(std::move(password)),
+        salt_(std::move(salt)),
+        key_(key_length),
+        task_{password_, salt_, iterations, key_} {}
+  ~DeriveJob() override {
+    OPENSSL_cleanse(password_.data(), password_.size());
+    if (!key_.empty()) OPENSSL_cleanse(key_.data(), key_.size());
+  }
+
+  void execute(const Pacer& pacer) override {
+    try {
+      pbkdf2_hmac_sha256(task_.password, task_.salt, task_.iterations, task_.out, &pacer);
+    } catch (...) {
+      this->error_ = std::current_exception();
+    }
+  }
+  const Pbkdf2Task* pairable() const override {
+    return key_.size() == kPairableKeyBytes && task_.iterations > 0 ? &task_ : nullptr;
+  }
+  void fail(std::exception_ptr error) override { this->error_ = std::move(error); }
+
+  // The key was derived into key_ (alone or paired): it becomes the result.
+  void complete(std::exception_ptr rejected) override {
+    if (!rejected && !this->error_) this->value_.emplace(std::move(key_));
+    key_.clear();
+    Base::complete(rejected);
+  }
+
+ private:
+  static constexpr std::size_t kPairableKeyBytes = 32;
+  std::string password_;
+  std::vector<unsigned char> salt_;
+  std::vector<unsigned char> key_;
+  const Pbkdf2Task task_;
+};
+
+template <class Fn, class Handler>
+class HashJobImpl final
+    : public CompletingJob<
+          std::conditional_t<std::is_void_v<job_result_t<Fn>>, std::monostate, job_result_t<Fn>>,
+          Handler> {
+  using R = job_result_t<Fn>;
+
+ public:
+  HashJobImpl(Fn fn, Handler handler)
+      : HashJobImpl::CompletingJob(std::move(handler)), fn_(std::move(fn)) {}
+
+  void execute(const Pacer& pacer) override {
+    try {
+      if constexpr (std::is_void_v<R>) {
+        invoke_job(fn_, pacer);
+        this->value_.emplace();
+      } else {
+        this->value_.emplace(invoke_job(fn_, pacer));
+      }
+    } catch (...) {
+      this->error_ = std::current_exception();
+    }
+  }
+
+ private:
+  Fn fn_;
 };
 
 }  // namespace detail

@@ -79,9 +79,17 @@ PasswordHash salted_hash(std::uint32_t iterations) {
   return hash;
 }
 
+namespace {
+
+// A hand-built hash with no key would otherwise match every password.
+bool checkable(const PasswordHash& stored) {
+  return stored.iterations > 0 && stored.key.size() >= kMinKeyBytes;
+}
+
+}  // namespace
+
 bool key_matches(const PasswordHash& stored, const std::vector<unsigned char>& computed) {
-  // A hand-built hash with no key would otherwise match every password.
-  if (stored.iterations == 0 || stored.key.size() < kMinKeyBytes) return false;
+  if (!checkable(stored)) return false;
   if (computed.size() != stored.key.size()) return false;
   return CRYPTO_memcmp(computed.data(), stored.key.data(), computed.size()) == 0;
 }
@@ -94,7 +102,7 @@ std::string hash_password(std::string_view password, std::uint32_t iterations, c
 }
 
 bool verify_password(std::string_view password, const PasswordHash& stored, const Pacer* pacer) {
-  if (stored.iterations == 0 || stored.key.size() < kMinKeyBytes) return false;
+  if (!checkable(stored)) return false;  // no derivation for a hash that cannot match
   std::vector<unsigned char> computed(stored.key.size());
   pbkdf2_hmac_sha256(password, stored.salt, stored.iterations, computed, pacer);
   const bool equal = key_matches(stored, computed);

@@ -385,10 +385,10 @@ net::awaitable<Rows> AsyncDb::exec(const sql::Statement& statement,
   if (stopped_.load(std::memory_order_relaxed)) throw DatabaseUnavailable("authd is stopping");
   const auto executor = co_await net::this_coro::executor;
   Loop& loop = loop_for_current(net::query(executor, net::execution::context));
+  // The prepared ones are the statements of db/statements.hpp, one object each.
   const auto& prepared_ones = async_statements();
   const bool prepared =
-      std::any_of(prepared_ones.begin(), prepared_ones.end(),
-                  [&](const sql::Statement* s) { return s->name == statement.name; });
+      std::find(prepared_ones.begin(), prepared_ones.end(), &statement) != prepared_ones.end();
   const auto deadline = Clock::now() + options_.acquire_timeout;
   for (int attempt = 0;; ++attempt) {
     const bool write = !statement.read_only;

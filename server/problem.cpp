@@ -36,6 +36,19 @@ Response problem(int status, std::string_view code, std::string_view detail,
   return response;
 }
 
+namespace {
+
+// A statement PostgreSQL refused, from either database path.
+Response problem_from_sqlstate(std::string_view sqlstate) {
+  // 57014: statement_timeout cancelled the query; 57P01..57P03: the server is going away.
+  if (sqlstate.starts_with("57")) {
+    return problem(503, "database_unavailable", "The database did not answer in time.", 2);
+  }
+  return problem(500, "internal_error", "Something went wrong on our side.");
+}
+
+}  // namespace
+
 Response problem_from_exception(std::exception_ptr error) {
   try {
     std::rethrow_exception(error);
@@ -49,16 +62,9 @@ Response problem_from_exception(std::exception_ptr error) {
   } catch (const pqxx::broken_connection&) {
     return problem(503, "database_unavailable", "The database cannot be reached right now.", 2);
   } catch (const pqxx::sql_error& e) {
-    // 57014: statement_timeout cancelled the query; 57P01..57P03: the server is going away.
-    if (e.sqlstate().starts_with("57")) {
-      return problem(503, "database_unavailable", "The database did not answer in time.", 2);
-    }
-    return problem(500, "internal_error", "Something went wrong on our side.");
+    return problem_from_sqlstate(e.sqlstate());
   } catch (const db::StatementError& e) {
-    if (e.sqlstate().starts_with("57")) {
-      return problem(503, "database_unavailable", "The database did not answer in time.", 2);
-    }
-    return problem(500, "internal_error", "Something went wrong on our side.");
+    return problem_from_sqlstate(e.sqlstate());
   } catch (...) {
     return problem(500, "internal_error", "Something went wrong on our side.");
   }

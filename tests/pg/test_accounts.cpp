@@ -591,8 +591,11 @@ TEST_CASE("a new session commits without waiting for the WAL flush unless sessio
     pqxx::nontransaction tx(c);
     CHECK(tx.exec("SHOW synchronous_commit")[0][0].as<std::string>() == "on");
   }
-  CHECK(w.scalar("SELECT count(*) FROM sessions WHERE user_id = " + std::to_string(user.id)) ==
-        "2");
+  {
+    pqxx::nontransaction tx(c);
+    CHECK(tx.exec_params("SELECT count(*) FROM sessions WHERE user_id = $1", user.id)[0][0]
+              .as<std::string>() == "2");
+  }
 
   // Both ways, a login makes a session that authenticates.
   for (const bool durable : {false, true}) {
