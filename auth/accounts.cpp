@@ -49,21 +49,21 @@ std::vector<std::string> params(Values&&... values) {
   return out;
 }
 
-AuthError invalid_field(const FieldProblem& problem) {
-  return {400, problem.code, problem.detail};
+Error invalid_field(const FieldProblem& problem) {
+  return {ErrorKind::invalid, problem.code, problem.detail};
 }
 
 // The 409 for a clash that find_clash reported: on the username, or else on the email.
-AuthError taken(bool username) {
-  if (username) return {409, "username_taken", "That username is already taken."};
-  return {409, "email_taken", "An account with that email already exists."};
+Error taken(bool username) {
+  if (username) return {ErrorKind::conflict, "username_taken", "That username is already taken."};
+  return {ErrorKind::conflict, "email_taken", "An account with that email already exists."};
 }
 
-AuthError invalid_credentials() {
-  return {401, "invalid_credentials", "The login or the password is wrong."};
+Error invalid_credentials() {
+  return {ErrorKind::unauthenticated, "invalid_credentials", "The login or the password is wrong."};
 }
 
-std::optional<AuthError> check_signup(const SignupRequest& request) {
+std::optional<Error> check_signup(const SignupRequest& request) {
   if (auto problem = check_username(request.username)) return invalid_field(*problem);
   if (auto problem = check_email(request.email)) return invalid_field(*problem);
   if (auto problem = check_password(request.password)) return invalid_field(*problem);
@@ -72,7 +72,7 @@ std::optional<AuthError> check_signup(const SignupRequest& request) {
 
 // Inserts the user; when a unique index refuses it, tells which field clashed. (The command
 // line's version; a sign-up request's is Accounts::insert_user.)
-Outcome<User> insert_user_blocking(pqxx::connection& connection, const SignupRequest& request,
+Result<User> insert_user_blocking(pqxx::connection& connection, const SignupRequest& request,
                                    const std::string& password_hash, std::string_view role) {
   pqxx::nontransaction tx(connection);
   for (int attempt = 0; attempt < kInsertAttempts; ++attempt) {
@@ -112,7 +112,7 @@ Accounts::Accounts(db::DbExecutor& db, db::AsyncDb& requests, HashPool& hashes,
       options_(options),
       dummy_(*parse_phc(dummy_phc(std::max<std::uint32_t>(options.iterations, 1)))) {}
 
-net::awaitable<Outcome<User>> Accounts::signup(SignupRequest request) {
+net::awaitable<Result<User>> Accounts::signup(SignupRequest request) {
   if (auto error = check_signup(request)) co_return std::move(*error);
 
   PasswordHash fresh = salted_hash(options_.iterations);
@@ -123,7 +123,7 @@ net::awaitable<Outcome<User>> Accounts::signup(SignupRequest request) {
   co_return co_await insert_user(request, password_hash);
 }
 
-net::awaitable<Outcome<User>> Accounts::insert_user(const SignupRequest& request,
+net::awaitable<Result<User>> Accounts::insert_user(const SignupRequest& request,
                                                     const std::string& password_hash) {
   for (int attempt = 0; attempt < kInsertAttempts; ++attempt) {
     const db::Rows inserted = co_await requests_.exec(
@@ -139,7 +139,7 @@ net::awaitable<Outcome<User>> Accounts::insert_user(const SignupRequest& request
   throw std::runtime_error("could not insert the user: a unique index kept refusing it");
 }
 
-net::awaitable<Outcome<LoginResult>> Accounts::login(Credentials credentials) {
+net::awaitable<Result<LoginResult>> Accounts::login(Credentials credentials) {
   const std::string identifier = ascii_lower(credentials.identifier);
   const std::string account_key = "account:" + identifier;
   const std::string address_key = "address:" + credentials.client_address;
@@ -165,7 +165,7 @@ net::awaitable<Outcome<LoginResult>> Accounts::login(Credentials credentials) {
   // and costs no CPU.
   if (lookup.retry_after) {
     ++counters_.limited;
-    co_return AuthError{429, "too_many_attempts", "Too many failed logins; try again later.",
+    co_return Error{ErrorKind::limited, "too_many_attempts", "Too many failed logins; try again later.",
                         std::max<std::int64_t>(*lookup.retry_after, 1)};
   }
 
@@ -251,7 +251,7 @@ net::awaitable<bool> Accounts::logout(std::string_view token) {
   co_return !ended.empty();
 }
 
-net::awaitable<Outcome<std::monostate>> Accounts::change_password(const Session& session,
+net::awaitable<Result<std::monostate>> Accounts::change_password(const Session& session,
                                                                   std::string current_password,
                                                                   std::string new_password) {
   // Copied before the first suspension: the caller's session need not outlive it.
@@ -276,7 +276,7 @@ net::awaitable<Outcome<std::monostate>> Accounts::change_password(const Session&
   const bool matched = key_matches(against, computed) && known;
   OPENSSL_cleanse(computed.data(), computed.size());
   if (!matched) {
-    co_return AuthError{401, "invalid_credentials", "The current password is wrong."};
+    co_return Error{ErrorKind::unauthenticated, "invalid_credentials", "The current password is wrong."};
   }
   PasswordHash fresh = salted_hash(options_.iterations);
   fresh.key =
@@ -309,7 +309,7 @@ net::awaitable<void> Accounts::purge_expired() {
   co_await db_.run(std::move(query));
 }
 
-Outcome<User> Accounts::create_user(db::ConnectionPool& pool, const SignupRequest& request,
+Result<User> Accounts::create_user(db::ConnectionPool& pool, const SignupRequest& request,
                                     bool admin, std::uint32_t iterations) {
   if (auto error = check_signup(request)) return std::move(*error);
   const std::string password_hash = hash_password(request.password, iterations);

@@ -10,6 +10,7 @@
 
 #include <boost/asio/awaitable.hpp>
 
+#include "auth/error.hpp"
 #include "auth/hash_pool.hpp"
 #include "auth/password.hpp"
 #include "db/async_db.hpp"
@@ -26,17 +27,6 @@ struct User {
   std::string username, email, role, created_at;
 };
 
-// A refusal caused by the request itself: status and code are the API's, detail is safe to show
-// (it never repeats a password or token), retry_after is in seconds (429 only).
-struct AuthError {
-  int status;
-  std::string code;
-  std::string detail;
-  std::int64_t retry_after = 0;
-};
-
-template <class T>
-using Outcome = std::variant<T, AuthError>;
 
 struct SignupRequest {
   std::string username, email, password;
@@ -87,7 +77,7 @@ struct LoginCounters {
 };
 
 // Sign-up, login with failure limits, sessions and password changes. Refusals caused by the
-// request come back as AuthError; infrastructure failures are exceptions: db::DatabaseUnavailable,
+// request come back as Error; infrastructure failures are exceptions: db::DatabaseUnavailable,
 // db::PoolExhausted, and Overloaded when the hashing queue is full. Hashing runs on the HashPool
 // and never while a database connection is held. The statements of sign-up, login, session
 // checks and logout run on the event loop's own connections (AsyncDb); the rarer ones on the DB
@@ -99,10 +89,10 @@ class Accounts {
   Accounts& operator=(const Accounts&) = delete;
 
   // 400 invalid_username / invalid_email / invalid_password, 409 username_taken / email_taken.
-  net::awaitable<Outcome<User>> signup(SignupRequest request);
+  net::awaitable<Result<User>> signup(SignupRequest request);
 
   // 401 invalid_credentials (wrong password and unknown user alike), 429 too_many_attempts.
-  net::awaitable<Outcome<LoginResult>> login(Credentials credentials);
+  net::awaitable<Result<LoginResult>> login(Credentials credentials);
 
   // nullopt for an unknown, expired or malformed token.
   net::awaitable<std::optional<Session>> authenticate(std::string_view token);
@@ -112,7 +102,7 @@ class Accounts {
 
   // 401 invalid_credentials for a wrong current password, 400 invalid_password for a bad new
   // one. Ends every session of the user except the given one.
-  net::awaitable<Outcome<std::monostate>> change_password(const Session& session,
+  net::awaitable<Result<std::monostate>> change_password(const Session& session,
                                                           std::string current_password,
                                                           std::string new_password);
 
@@ -124,13 +114,13 @@ class Accounts {
   const LoginCounters& counters() const { return counters_; }
 
   // Blocking versions for the command line: they hash and query on the calling thread.
-  static Outcome<User> create_user(db::ConnectionPool& pool, const SignupRequest& request,
+  static Result<User> create_user(db::ConnectionPool& pool, const SignupRequest& request,
                                    bool admin, std::uint32_t iterations);
   // False when no user has that email (compared case-insensitively).
   static bool grant_admin(db::ConnectionPool& pool, std::string_view email);
 
  private:
-  net::awaitable<Outcome<User>> insert_user(const SignupRequest& request,
+  net::awaitable<Result<User>> insert_user(const SignupRequest& request,
                                             const std::string& password_hash);
 
   db::DbExecutor& db_;

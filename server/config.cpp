@@ -31,6 +31,39 @@ std::string flag_of(std::string_view env) {
   return flag;
 }
 
+// "a, b,,c" → {"a", "b", "c"}: items trimmed of spaces, empty ones skipped.
+std::vector<std::string_view> split_list(std::string_view rest) {
+  std::vector<std::string_view> items;
+  while (!rest.empty()) {
+    const std::size_t comma = rest.find(',');
+    std::string_view item = rest.substr(0, comma);
+    rest.remove_prefix(comma == std::string_view::npos ? rest.size() : comma + 1);
+    while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
+    while (!item.empty() && item.back() == ' ') item.remove_suffix(1);
+    if (!item.empty()) items.push_back(item);
+  }
+  return items;
+}
+
+// scheme://host[:port] with no path, as a browser's Origin header carries it.
+bool valid_origin(std::string_view origin) {
+  std::string_view rest;
+  if (origin.starts_with("https://")) {
+    rest = origin.substr(8);
+  } else if (origin.starts_with("http://")) {
+    rest = origin.substr(7);
+  } else {
+    return false;
+  }
+  if (rest.empty() || rest.front() == ':') return false;
+  for (char ch : rest) {
+    const bool ok = (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '-' ||
+                    ch == '.' || ch == ':' || ch == '[' || ch == ']';
+    if (!ok) return false;  // upper case too: browsers send origins lower-cased
+  }
+  return true;
+}
+
 using Apply = std::function<bool(Config&, const std::string&)>;
 
 struct Setting {
@@ -110,14 +143,7 @@ const std::vector<Setting>& setting_table() {
       {{"AUTHD_TRUSTED_PROXIES", "empty", "comma-separated CIDRs whose X-Forwarded-For is used"},
        [](Config& c, const std::string& v) {
          c.trusted_proxies.clear();
-         std::string_view rest = v;
-         while (!rest.empty()) {
-           const std::size_t comma = rest.find(',');
-           std::string_view item = rest.substr(0, comma);
-           rest.remove_prefix(comma == std::string_view::npos ? rest.size() : comma + 1);
-           while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
-           while (!item.empty() && item.back() == ' ') item.remove_suffix(1);
-           if (item.empty()) continue;
+         for (std::string_view item : split_list(v)) {
            const auto cidr = parse_cidr(item);
            if (!cidr) return false;
            c.trusted_proxies.push_back(*cidr);
@@ -151,6 +177,54 @@ const std::vector<Setting>& setting_table() {
        optional_text(&Config::bootstrap_admin_email)},
       {{"AUTHD_BOOTSTRAP_ADMIN_PASSWORD", "unset", "the bootstrap admin's password"},
        optional_text(&Config::bootstrap_admin_password)},
+      {{"AUTHD_SIGNUP_LIMIT_ADDRESS", "100/1h", "sign-ups allowed per client address (or off)"},
+       [](Config& c, const std::string& v) {
+         if (v == "off") {
+           c.signup_limit_address = std::nullopt;
+           return true;
+         }
+         const auto l = parse_rate_limit(v);
+         if (l) c.signup_limit_address = *l;
+         return l.has_value();
+       }},
+      {{"AUTHD_MAX_CONNECTIONS", "10000", "open client connections at most"},
+       number<std::size_t>(&Config::max_connections, 1, 10'000'000)},
+      {{"AUTHD_DB_TIMEOUT", "5s", "client-side deadline of every statement (1s to 10m)"},
+       [](Config& c, const std::string& v) {
+         const auto d = parse_duration(v);
+         if (!d || *d > std::chrono::minutes(10)) return false;
+         c.db_timeout = *d;
+         return true;
+       }},
+      {{"AUTHD_ALLOWED_ORIGINS", "empty",
+        "comma-separated origins (https://app.example.com) browsers may call the API from"},
+       [](Config& c, const std::string& v) {
+         c.allowed_origins.clear();
+         for (std::string_view item : split_list(v)) {
+           if (!valid_origin(item)) return false;
+           c.allowed_origins.emplace_back(item);
+         }
+         return true;
+       }},
+      {{"AUTHD_COOKIE_SECURE", "auto", "Secure cookies: auto (under TLS), on or off"},
+       [](Config& c, const std::string& v) {
+         if (v == "auto") {
+           c.cookie_secure = CookieSecure::automatic;
+         } else if (const auto b = parse_switch(v)) {
+           c.cookie_secure = *b ? CookieSecure::on : CookieSecure::off;
+         } else {
+           return false;
+         }
+         return true;
+       }},
+      {{"AUTHD_BACKUP_KEEP", "30", "backups kept; older ones are removed after a new one"},
+       number<std::size_t>(&Config::backup_keep, 1, 1'000'000)},
+      {{"AUTHD_BACKUP_TIMEOUT", "10m", "a backup running longer is cancelled"},
+       [](Config& c, const std::string& v) {
+         const auto d = parse_duration(v);
+         if (d) c.backup_timeout = *d;
+         return d.has_value();
+       }},
   };
   return table;
 }
@@ -267,6 +341,10 @@ std::variant<ParsedConfig, ConfigError> parse_config(const std::map<std::string,
   }
   if (config.tls_cert.has_value() != config.tls_key.has_value()) {
     return ConfigError{"AUTHD_TLS_CERT and AUTHD_TLS_KEY must be set together"};
+  }
+  if (config.admin_token && config.admin_token->size() < kMinAdminTokenLength) {
+    return ConfigError{"AUTHD_ADMIN_TOKEN (--admin-token) is too short: it needs at least 32 "
+                       "characters (openssl rand -base64 32 makes one)"};
   }
   if (config.bootstrap_admin_email.has_value() != config.bootstrap_admin_password.has_value()) {
     return ConfigError{

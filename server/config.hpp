@@ -18,6 +18,12 @@ struct RateLimit {
   std::chrono::seconds window{0};
 };
 
+// auto: Secure under TLS, authd's own or a trusted proxy's (X-Forwarded-Proto: https).
+enum class CookieSecure { automatic, on, off };
+
+// The shortest AUTHD_ADMIN_TOKEN accepted: anything shorter is guessable.
+inline constexpr std::size_t kMinAdminTokenLength = 32;
+
 struct Config {
   std::string listen_host = "0.0.0.0";
   std::uint16_t listen_port = 8080;
@@ -40,6 +46,13 @@ struct Config {
   bool log_json = false;
   std::optional<std::string> bootstrap_admin_email;
   std::optional<std::string> bootstrap_admin_password;
+  std::optional<RateLimit> signup_limit_address = RateLimit{100, std::chrono::hours(1)};  // off: none
+  std::size_t max_connections = 10000;
+  std::chrono::seconds db_timeout{5};
+  std::vector<std::string> allowed_origins;  // "https://app.example.com", as browsers send Origin
+  CookieSecure cookie_secure = CookieSecure::automatic;
+  std::size_t backup_keep = 30;
+  std::chrono::seconds backup_timeout{600};
 };
 
 // One setting as the user sees it: the environment variable, its flag, default and meaning.

@@ -2,6 +2,7 @@
 
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -21,6 +22,9 @@ struct Request {
   std::string peer_text;
   bool tls = false;
   std::string request_id;
+  // True once the client has closed its side: work not yet started (a hash) may be skipped.
+  // Set by the connection; safe to call from any thread while the request is being handled.
+  std::function<bool()> client_gone = [] { return false; };
 
   std::optional<std::string_view> header(std::string_view lower_name) const;
 };

@@ -1,5 +1,6 @@
 #include "server/problem.hpp"
 
+#include <algorithm>
 #include <exception>
 
 #include <boost/json/serialize.hpp>
@@ -34,6 +35,27 @@ Response problem(int status, std::string_view code, std::string_view detail,
   response.body = boost::json::serialize(body);
   if (retry_after > 0) response.headers.emplace_back("Retry-After", std::to_string(retry_after));
   return response;
+}
+
+Response problem_from_error(const auth::Error& error) {
+  using auth::ErrorKind;
+  switch (error.kind) {
+    case ErrorKind::invalid:
+      return problem(400, error.code, error.detail);
+    case ErrorKind::unauthenticated:
+      return problem(401, error.code, error.detail);
+    case ErrorKind::forbidden:
+      return problem(403, error.code, error.detail);
+    case ErrorKind::not_found:
+      return problem(404, error.code, error.detail);
+    case ErrorKind::conflict:
+      return problem(409, error.code, error.detail);
+    case ErrorKind::limited:
+      return problem(429, error.code, error.detail, std::max<std::int64_t>(error.retry_after, 1));
+    case ErrorKind::not_configured:
+      return problem(503, error.code, error.detail, 3600);
+  }
+  return problem(500, "internal_error", "Something went wrong on our side.");
 }
 
 namespace {

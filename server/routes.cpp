@@ -69,8 +69,8 @@ Response json_of(int status, const json::object& body) {
   return json_response(status, json::serialize(body));
 }
 
-Response from_error(const auth::AuthError& error) {
-  return problem(error.status, error.code, error.detail, error.retry_after);
+Response from_error(const auth::Error& error) {
+  return problem_from_error(error);
 }
 
 std::string session_cookie(const App& app, const Request& request, std::string_view token,
@@ -196,7 +196,7 @@ net::awaitable<Response> signup(App& app, std::string username, std::string emai
   // Named first: GCC 12 destroys a braced temporary coroutine argument twice.
   auth::SignupRequest signup_request{std::move(username), std::move(email), std::move(password)};
   auto outcome = co_await app.accounts.signup(std::move(signup_request));
-  if (auto* error = std::get_if<auth::AuthError>(&outcome)) co_return from_error(*error);
+  if (auto* error = std::get_if<auth::Error>(&outcome)) co_return from_error(*error);
   co_return json_of(201, {{"user", user_json(std::get<auth::User>(outcome))}});
 }
 
@@ -205,7 +205,7 @@ net::awaitable<Response> login(App& app, const Request& request, std::string ide
   auth::Credentials credentials{std::move(identifier), by_email, std::move(password),
                                 client_address(app, request)};
   auto outcome = co_await app.accounts.login(std::move(credentials));
-  if (auto* error = std::get_if<auth::AuthError>(&outcome)) co_return from_error(*error);
+  if (auto* error = std::get_if<auth::Error>(&outcome)) co_return from_error(*error);
   const auto& result = std::get<auth::LoginResult>(outcome);
   Response response = json_of(200, {{"user", user_json(result.user)},
                                     {"token", result.token},
@@ -284,7 +284,7 @@ net::awaitable<Response> change_password(App& app, const Request& request) {
   if (auto* r = std::get_if<Response>(&next)) co_return std::move(*r);
   auto outcome = co_await app.accounts.change_password(
       *session, std::move(std::get<std::string>(current)), std::move(std::get<std::string>(next)));
-  if (auto* error = std::get_if<auth::AuthError>(&outcome)) co_return from_error(*error);
+  if (auto* error = std::get_if<auth::Error>(&outcome)) co_return from_error(*error);
   Response response;
   response.status = 204;
   co_return response;

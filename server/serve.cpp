@@ -78,8 +78,8 @@ void bootstrap_admin(const Config& config, db::ConnectionPool& pool, const Logge
   if (std::holds_alternative<auth::User>(outcome)) {
     log.event("info", "bootstrap admin created");
   } else {
-    const auto& error = std::get<auth::AuthError>(outcome);
-    if (error.status == 409) {
+    const auto& error = std::get<auth::Error>(outcome);
+    if (error.kind == auth::ErrorKind::conflict) {
       log.event("info", "bootstrap admin already exists; left unchanged");
     } else {
       throw std::runtime_error("AUTHD_BOOTSTRAP_ADMIN_*: " + error.detail);

@@ -16,7 +16,7 @@ namespace json = boost::json;
 namespace {
 
 using Headers = std::vector<std::pair<std::string, std::string>>;
-constexpr const char* kAdminToken = "test-admin-token-0123456789";
+constexpr const char* kAdminToken = "test-admin-token-0123456789abcdef0123456789";
 
 std::string login_token(unsigned short port, const std::string& email) {
   const auto response = http(port, "POST", "/api/v1/login",

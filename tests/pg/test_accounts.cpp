@@ -70,12 +70,12 @@ struct World {
     return ::await(io, std::move(coroutine));
   }
 
-  auth::Outcome<auth::User> signup(std::string username, std::string email,
+  auth::Result<auth::User> signup(std::string username, std::string email,
                                    std::string password = "correct horse") {
     return await(accounts.signup({std::move(username), std::move(email), std::move(password)}));
   }
 
-  auth::Outcome<auth::LoginResult> login(std::string identifier, bool by_email,
+  auth::Result<auth::LoginResult> login(std::string identifier, bool by_email,
                                          std::string password = "correct horse",
                                          std::string address = "192.0.2.1") {
     return await(
@@ -104,14 +104,14 @@ struct World {
 };
 
 template <class T>
-const auth::AuthError& error_of(const auth::Outcome<T>& outcome) {
-  REQUIRE(std::holds_alternative<auth::AuthError>(outcome));
-  return std::get<auth::AuthError>(outcome);
+const auth::Error& error_of(const auth::Result<T>& outcome) {
+  REQUIRE(std::holds_alternative<auth::Error>(outcome));
+  return std::get<auth::Error>(outcome);
 }
 
 template <class T>
-const T& value_of(const auth::Outcome<T>& outcome) {
-  if (const auto* error = std::get_if<auth::AuthError>(&outcome)) {
+const T& value_of(const auth::Result<T>& outcome) {
+  if (const auto* error = std::get_if<auth::Error>(&outcome)) {
     FAIL_CHECK("unexpected " << error->status << " " << error->code);
   }
   REQUIRE(std::holds_alternative<T>(outcome));
@@ -162,10 +162,10 @@ TEST_CASE("signup creates a user; taken names and emails are 409 case-insensitiv
   CHECK(w.scalar("SELECT password_hash FROM users").starts_with("$pbkdf2-sha256$i=1000$"));
 
   const auto same_name = w.signup("aLICE", "other@example.com");
-  CHECK(error_of(same_name).status == 409);
+  CHECK(error_of(same_name).kind == auth::ErrorKind::conflict);
   CHECK(error_of(same_name).code == "username_taken");
   const auto same_email = w.signup("bob", "alice@EXAMPLE.COM");
-  CHECK(error_of(same_email).status == 409);
+  CHECK(error_of(same_email).kind == auth::ErrorKind::conflict);
   CHECK(error_of(same_email).code == "email_taken");
   // Both clash: the username is named.
   CHECK(error_of(w.signup("ALICE", "ALICE@example.com")).code == "username_taken");
@@ -181,7 +181,7 @@ TEST_CASE("signup validates every field before hashing", "[pg][accounts]") {
   CHECK(error_of(w.signup("alice", "a@example.com", "short")).code == "invalid_password");
   CHECK(error_of(w.signup("alice", "a@example.com", std::string(1025, 'x'))).code ==
         "invalid_password");
-  CHECK(error_of(w.signup("alice", "a@example.com", "tab\there!")).status == 400);
+  CHECK(error_of(w.signup("alice", "a@example.com", "tab\there!")).kind == auth::ErrorKind::invalid);
   // Eight characters of two bytes each are eight characters.
   value_of(w.signup("alice", "a@example.com",
                     "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"));
@@ -203,8 +203,8 @@ TEST_CASE("two identical signups at once give one user and one 409", "[pg][accou
     const int users =
         std::holds_alternative<auth::User>(first) + std::holds_alternative<auth::User>(second);
     CHECK(users == 1);
-    const auto& refused = std::holds_alternative<auth::AuthError>(first) ? first : second;
-    CHECK(error_of(refused).status == 409);
+    const auto& refused = std::holds_alternative<auth::Error>(first) ? first : second;
+    CHECK(error_of(refused).kind == auth::ErrorKind::conflict);
   }
   CHECK(w.scalar("SELECT count(*) FROM users") == "5");
 }
@@ -244,9 +244,9 @@ TEST_CASE("a wrong password and an unknown user are the same 401", "[pg][account
   value_of(w.signup("dave", "dave@example.com"));
   const auto wrong = w.login("dave@example.com", true, "not the password");
   const auto unknown = w.login("nobody@example.com", true);
-  CHECK(error_of(wrong).status == 401);
+  CHECK(error_of(wrong).kind == auth::ErrorKind::unauthenticated);
   CHECK(error_of(wrong).code == "invalid_credentials");
-  CHECK(error_of(unknown).status == 401);
+  CHECK(error_of(unknown).kind == auth::ErrorKind::unauthenticated);
   CHECK(error_of(unknown).code == "invalid_credentials");
   CHECK(error_of(wrong).detail == error_of(unknown).detail);
   CHECK(w.accounts.counters().bad_credentials == 2);
@@ -269,20 +269,20 @@ TEST_CASE("after the account's limit, every attempt is 429 until the window pass
   value_of(w.signup("frank", "frank@example.com"));
 
   // A success clears the account's failures.
-  CHECK(error_of(w.login("frank", false, "wrong password")).status == 401);
-  CHECK(error_of(w.login("frank", false, "wrong password")).status == 401);
+  CHECK(error_of(w.login("frank", false, "wrong password")).kind == auth::ErrorKind::unauthenticated);
+  CHECK(error_of(w.login("frank", false, "wrong password")).kind == auth::ErrorKind::unauthenticated);
   value_of(w.login("frank", false));
 
   for (int i = 0; i < 3; ++i)
-    CHECK(error_of(w.login("Frank", false, "wrong password")).status == 401);
+    CHECK(error_of(w.login("Frank", false, "wrong password")).kind == auth::ErrorKind::unauthenticated);
   const auto right = w.login("frank", false);
-  CHECK(error_of(right).status == 429);
+  CHECK(error_of(right).kind == auth::ErrorKind::limited);
   CHECK(error_of(right).code == "too_many_attempts");
   CHECK(error_of(right).retry_after > 0);
   CHECK(error_of(right).retry_after <= 900);
-  CHECK(error_of(w.login("frank", false, "wrong password")).status == 429);
+  CHECK(error_of(w.login("frank", false, "wrong password")).kind == auth::ErrorKind::limited);
   // The limit is per identifier as sent, from any address.
-  CHECK(error_of(w.login("frank", false, "correct horse", "198.51.100.7")).status == 429);
+  CHECK(error_of(w.login("frank", false, "correct horse", "198.51.100.7")).kind == auth::ErrorKind::limited);
   value_of(w.login("frank@example.com", true));
   CHECK(w.accounts.counters().limited == 3);
 
@@ -295,8 +295,8 @@ TEST_CASE("with 10/15m the 11th attempt is refused", "[pg][accounts]") {
   World w;
   value_of(w.signup("grace", "grace@example.com"));
   for (int i = 0; i < 10; ++i)
-    CHECK(error_of(w.login("grace", false, "wrong password")).status == 401);
-  CHECK(error_of(w.login("grace", false)).status == 429);
+    CHECK(error_of(w.login("grace", false, "wrong password")).kind == auth::ErrorKind::unauthenticated);
+  CHECK(error_of(w.login("grace", false)).kind == auth::ErrorKind::limited);
 }
 
 TEST_CASE("after the address's limit, every account is refused from that address",
@@ -306,10 +306,10 @@ TEST_CASE("after the address's limit, every account is refused from that address
   for (int i = 0; i < 3; ++i) {
     const auto attempt = w.login("nobody" + std::to_string(i) + "@example.com", true,
                                  "correct horse", "203.0.113.9");
-    CHECK(error_of(attempt).status == 401);
+    CHECK(error_of(attempt).kind == auth::ErrorKind::unauthenticated);
   }
   const auto refused = w.login("heidi@example.com", true, "correct horse", "203.0.113.9");
-  CHECK(error_of(refused).status == 429);
+  CHECK(error_of(refused).kind == auth::ErrorKind::limited);
   CHECK(error_of(refused).retry_after > 0);
   CHECK(error_of(refused).retry_after <= 600);
   value_of(w.login("heidi@example.com", true, "correct horse", "203.0.113.10"));
@@ -370,10 +370,10 @@ TEST_CASE("sessions: authenticate, logout, change password, logout everywhere", 
 
   const auto wrong =
       w.await(w.accounts.change_password(*session, "wrong password", "new password"));
-  CHECK(error_of(wrong).status == 401);
+  CHECK(error_of(wrong).kind == auth::ErrorKind::unauthenticated);
   CHECK(error_of(wrong).code == "invalid_credentials");
   const auto weak = w.await(w.accounts.change_password(*session, "correct horse", "short"));
-  CHECK(error_of(weak).status == 400);
+  CHECK(error_of(weak).kind == auth::ErrorKind::invalid);
   CHECK(error_of(weak).code == "invalid_password");
   CHECK(w.authenticate(two.token));
 
@@ -398,7 +398,7 @@ TEST_CASE("an expired session is refused and purged", "[pg][accounts]") {
   CHECK(w.authenticate(login.token));
   std::this_thread::sleep_for(2s);
   CHECK_FALSE(w.authenticate(login.token));
-  CHECK(error_of(w.login("niaj", false, "wrong password")).status == 401);
+  CHECK(error_of(w.login("niaj", false, "wrong password")).kind == auth::ErrorKind::unauthenticated);
   w.scalar("UPDATE login_failures SET window_start = now() - interval '1 hour' RETURNING 1");
   w.await(w.accounts.purge_expired());
   CHECK(w.scalar("SELECT count(*) FROM sessions") == "0");
@@ -535,7 +535,7 @@ TEST_CASE("logins past the hash queue are counted as overloaded", "[pg][accounts
     return 0;
   };
   auto blocked = net::co_spawn(io, w.hashes.run(std::move(blocker)), net::use_future);
-  std::vector<std::future<auth::Outcome<auth::LoginResult>>> results;
+  std::vector<std::future<auth::Result<auth::LoginResult>>> results;
   for (int i = 0; i < 2; ++i) {
     results.push_back(net::co_spawn(io,
                                     w.accounts.login({"ghost" + std::to_string(i) + "@example.com",
@@ -554,7 +554,7 @@ TEST_CASE("logins past the hash queue are counted as overloaded", "[pg][accounts
   CHECK(blocked.get() == 0);
   int overloaded = 0;
   for (auto& result : results) {
-    std::optional<auth::Outcome<auth::LoginResult>> outcome;
+    std::optional<auth::Result<auth::LoginResult>> outcome;
     try {
       outcome = result.get();
     } catch (const auth::Overloaded&) {
