@@ -1,5 +1,7 @@
 #include "server/router.hpp"
 
+#include <boost/url/pct_string_view.hpp>
+
 namespace authd::server {
 namespace {
 
@@ -16,31 +18,12 @@ std::vector<std::string_view> split_path(std::string_view path) {
   return segments;
 }
 
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
 }  // namespace
 
 std::optional<std::string> percent_decode(std::string_view text) {
-  std::string out;
-  out.reserve(text.size());
-  for (std::size_t i = 0; i < text.size(); ++i) {
-    if (text[i] != '%') {
-      out += text[i];
-      continue;
-    }
-    if (i + 2 >= text.size()) return std::nullopt;
-    const int high = hex_value(text[i + 1]);
-    const int low = hex_value(text[i + 2]);
-    if (high < 0 || low < 0) return std::nullopt;
-    out += static_cast<char>(high * 16 + low);
-    i += 2;
-  }
-  return out;
+  const auto checked = boost::urls::make_pct_string_view(text);
+  if (!checked) return std::nullopt;
+  return checked->decode();
 }
 
 void Router::add(std::string method, std::string_view pattern, int id, std::string_view name) {

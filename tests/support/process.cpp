@@ -85,7 +85,11 @@ Process::~Process() {
     ::kill(pid_, SIGKILL);
     ::waitpid(pid_, &status_, 0);
   }
-  if (!output_path_.empty()) ::unlink(output_path_.c_str());
+  // AUTHD_TEST_KEEP_OUTPUT=1 leaves the child's output file behind, for debugging a failure.
+  const char* keep = std::getenv("AUTHD_TEST_KEEP_OUTPUT");
+  if (!output_path_.empty() && (keep == nullptr || std::string_view(keep) != "1")) {
+    ::unlink(output_path_.c_str());
+  }
 }
 
 void Process::signal(int number) {

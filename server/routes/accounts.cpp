@@ -1,0 +1,109 @@
+#include "server/routes/common.hpp"
+#include "server/routes/route.hpp"
+
+// Sign-up, login, logout and the session's own routes, by JSON and by the legacy GET paths.
+namespace authd::server::accounts {
+
+namespace {
+
+net::awaitable<Response> signup_with(Call& call, auth::SignupRequest signup_request) {
+  const auth::User user = take(co_await call.app.accounts.signup(std::move(signup_request)));
+  co_return json_of(201, {{"user", user_json(user)}});
+}
+
+net::awaitable<Response> login_with(Call& call, std::string identifier, bool by_email,
+                                    std::string password) {
+  auth::Credentials credentials{std::move(identifier), by_email, std::move(password),
+                                client_address(call.app, call.request)};
+  const auth::LoginResult result = take(co_await call.app.accounts.login(std::move(credentials)));
+  Response response = json_of(200, {{"user", user_json(result.user)},
+                                    {"token", result.token},
+                                    {"expires_at", result.expires_at}});
+  response.headers.emplace_back("Set-Cookie", session_cookie(call.app, call.request, result.token,
+                                                             call.app.config.session_ttl.count()));
+  co_return response;
+}
+
+Response with_cleared_cookie(const Call& call, Response response) {
+  response.headers.emplace_back("Set-Cookie", session_cookie(call.app, call.request, "", 0));
+  return response;
+}
+
+// True when the request's session existed and has ended.
+net::awaitable<bool> end_session(Call& call) {
+  const auto token = session_token(call.request);
+  if (!token) co_return false;
+  co_return co_await call.app.accounts.logout(*token);
+}
+
+Refused unauthorized() {
+  return Refused{
+      {auth::ErrorKind::unauthenticated, "unauthorized", "A valid session is required."}};
+}
+
+}  // namespace
+
+net::awaitable<Response> signup(Call& call) {
+  const auto body = json_body(call.request);
+  auth::SignupRequest request{string_field(body, "username"), string_field(body, "email"),
+                              string_field(body, "password")};
+  co_return co_await signup_with(call, std::move(request));
+}
+
+net::awaitable<Response> login(Call& call) {
+  const auto body = json_body(call.request);
+  const bool by_email = body.contains("email");
+  if (by_email == body.contains("username")) {
+    throw Refused{{auth::ErrorKind::invalid, "missing_field",
+                   "Give either 'email' or 'username', not both."}};
+  }
+  std::string identifier = string_field(body, by_email ? "email" : "username");
+  std::string password = string_field(body, "password");
+  co_return co_await login_with(call, std::move(identifier), by_email, std::move(password));
+}
+
+net::awaitable<Response> logout(Call& call) {
+  // Awaited into a named value: GCC 12 miscompiles co_await inside a condition (SIGILL).
+  const bool ended = co_await end_session(call);
+  if (!ended) throw unauthorized();
+  co_return with_cleared_cookie(call, no_content());
+}
+
+net::awaitable<Response> me(Call& call) {
+  const auth::Session& session = *call.session;
+  co_return json_of(
+      200, {{"user", user_json(session.user)}, {"session", {{"expires_at", session.expires_at}}}});
+}
+
+net::awaitable<Response> change_password(Call& call) {
+  const auto body = json_body(call.request);
+  std::string current = string_field(body, "current_password");
+  std::string next = string_field(body, "new_password");
+  take(co_await call.app.accounts.change_password(*call.session, std::move(current),
+                                                  std::move(next)));
+  co_return no_content();
+}
+
+net::awaitable<Response> logout_all(Call& call) {
+  co_await call.app.accounts.logout_all(call.session->user.id);
+  co_return with_cleared_cookie(call, no_content());
+}
+
+net::awaitable<Response> legacy_signup(Call& call) {
+  auto& p = call.params;
+  auth::SignupRequest request{std::move(p.at(0)), std::move(p.at(1)), std::move(p.at(2))};
+  co_return co_await signup_with(call, std::move(request));
+}
+
+net::awaitable<Response> legacy_login(Call& call) {
+  auto& p = call.params;
+  co_return co_await login_with(call, std::move(p.at(0)), true, std::move(p.at(1)));
+}
+
+// The original service answered 200 whether or not a session existed.
+net::awaitable<Response> legacy_logout(Call& call) {
+  co_await end_session(call);
+  co_return with_cleared_cookie(call, json_of(200, {{"status", "logged_out"}}));
+}
+
+}  // namespace authd::server::accounts

@@ -1,0 +1,76 @@
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <boost/asio/awaitable.hpp>
+
+#include "auth/accounts.hpp"
+#include "server/app.hpp"
+#include "server/http.hpp"
+
+// A route of API.md: declared once in the table (server/routes/table.cpp) with what it
+// requires; its handler lives in the file of its area (accounts, backups, ops).
+namespace authd::server {
+
+namespace net = boost::asio;
+
+// What handle_request establishes before the handler runs; the handler never checks it again.
+enum class Needs {
+  nothing,
+  session,  // a valid session (cookie or Bearer): Call::session is set
+  admin,    // the admin token as Bearer, or an admin's session
+};
+
+// One request on its way through a handler.
+struct Call {
+  App& app;
+  const Request& request;
+  std::vector<std::string> params;       // the pattern's '{}' segments, percent-decoded
+  std::optional<auth::Session> session;  // set for Needs::session, and for Needs::admin by session
+};
+
+using Handler = net::awaitable<Response> (*)(Call&);
+
+struct Route {
+  std::string_view method;
+  std::string_view pattern;  // "/api/v1/admin/backups/{}": '{}' is one non-empty segment
+  std::string_view name;     // logs and metrics; never the raw path
+  Needs needs = Needs::nothing;
+  Handler handler = nullptr;
+  bool legacy = false;  // the original service's GET routes (AUTHD_LEGACY_ROUTES)
+  // A GET that changes state (the legacy sign-up, login, logout, dump): refused cross-site like
+  // every POST.
+  bool changes_state = false;
+};
+
+// Every route, in matching order.
+const std::vector<Route>& route_table();
+
+// Handlers, by area (server/routes/<area>.cpp).
+namespace ops {
+net::awaitable<Response> healthz(Call& call);
+net::awaitable<Response> readyz(Call& call);
+net::awaitable<Response> metrics(Call& call);
+}  // namespace ops
+namespace accounts {
+net::awaitable<Response> signup(Call& call);
+net::awaitable<Response> login(Call& call);
+net::awaitable<Response> logout(Call& call);
+net::awaitable<Response> me(Call& call);
+net::awaitable<Response> change_password(Call& call);
+net::awaitable<Response> logout_all(Call& call);
+net::awaitable<Response> legacy_signup(Call& call);
+net::awaitable<Response> legacy_login(Call& call);
+net::awaitable<Response> legacy_logout(Call& call);
+}  // namespace accounts
+namespace backups {
+net::awaitable<Response> create(Call& call);
+net::awaitable<Response> list(Call& call);
+net::awaitable<Response> latest(Call& call);
+net::awaitable<Response> by_id(Call& call);
+}  // namespace backups
+
+}  // namespace authd::server
