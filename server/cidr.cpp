@@ -1,53 +1,68 @@
 #include "server/cidr.hpp"
 
-#include <arpa/inet.h>
-
 #include <charconv>
+
+#include <boost/asio/ip/address.hpp>
+#include <boost/asio/ip/network_v6.hpp>
 
 namespace authd::server {
 
+namespace ip = boost::asio::ip;
+
+namespace {
+
+// IPv4 as IPv4-mapped IPv6, so one network type serves both families.
+ip::address_v6 as_v6(const ip::address& address) {
+  return address.is_v4() ? ip::make_address_v6(ip::v4_mapped, address.to_v4()) : address.to_v6();
+}
+
+}  // namespace
+
 std::optional<std::array<unsigned char, 16>> parse_ip(std::string_view text) {
   if (text.empty() || text.size() > 45) return std::nullopt;
-  const std::string s(text);
+  boost::system::error_code ec;
+  const ip::address address = ip::make_address(std::string(text), ec);
+  if (ec) return std::nullopt;
+  const auto bytes = as_v6(address).to_bytes();
   std::array<unsigned char, 16> out{};
-  unsigned char v4[4];
-  if (inet_pton(AF_INET, s.c_str(), v4) == 1) {
-    out[10] = 0xff;
-    out[11] = 0xff;
-    for (int i = 0; i < 4; ++i) out[12 + i] = v4[i];
-    return out;
-  }
-  if (inet_pton(AF_INET6, s.c_str(), out.data()) == 1) return out;
-  return std::nullopt;
+  std::copy(bytes.begin(), bytes.end(), out.begin());
+  return out;
 }
 
 std::optional<Cidr> parse_cidr(std::string_view text) {
   const std::size_t slash = text.find('/');
-  const auto address = parse_ip(text.substr(0, slash));
-  if (!address) return std::nullopt;
-  const bool v4 = text.substr(0, slash).find(':') == std::string_view::npos;
-  const unsigned max = v4 ? 32 : 128;
+  const std::string_view host = text.substr(0, slash);
+  boost::system::error_code ec;
+  const ip::address address = ip::make_address(std::string(host), ec);
+  if (ec) return std::nullopt;
+  const unsigned max = address.is_v4() ? 32 : 128;
   unsigned prefix = max;
   if (slash != std::string_view::npos) {
     const std::string_view digits = text.substr(slash + 1);
-    const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), prefix);
-    if (digits.empty() || ec != std::errc{} || end != digits.data() + digits.size() ||
+    const auto [end, error] = std::from_chars(digits.data(), digits.data() + digits.size(), prefix);
+    if (digits.empty() || error != std::errc{} || end != digits.data() + digits.size() ||
         prefix > max) {
       return std::nullopt;
     }
   }
-  return Cidr{*address, v4 ? prefix + 96 : prefix};
+  if (address.is_v4()) prefix += 96;
+  const auto network =
+      ip::network_v6(as_v6(address), static_cast<unsigned short>(prefix)).canonical();
+  Cidr cidr;
+  const auto bytes = network.address().to_bytes();
+  std::copy(bytes.begin(), bytes.end(), cidr.address.begin());
+  cidr.prefix = prefix;
+  return cidr;
 }
 
 bool cidr_contains(const Cidr& network, const std::array<unsigned char, 16>& address) {
-  unsigned bits = network.prefix;
-  for (std::size_t i = 0; i < 16 && bits > 0; ++i) {
-    const unsigned take = bits >= 8 ? 8 : bits;
-    const auto mask = static_cast<unsigned char>(0xff << (8 - take));
-    if ((network.address[i] & mask) != (address[i] & mask)) return false;
-    bits -= take;
-  }
-  return true;
+  ip::address_v6::bytes_type bytes;
+  std::copy(address.begin(), address.end(), bytes.begin());
+  const auto prefix = static_cast<unsigned short>(network.prefix);
+  const auto candidate = ip::network_v6(ip::address_v6(bytes), prefix).canonical();
+  ip::address_v6::bytes_type own;
+  std::copy(network.address.begin(), network.address.end(), own.begin());
+  return candidate.address() == ip::address_v6(own);
 }
 
 }  // namespace authd::server

@@ -154,3 +154,25 @@ TEST_CASE("every setting of API.md is known", "[config]") {
     CHECK(std::find(names.begin(), names.end(), name) != names.end());
   }
 }
+
+TEST_CASE("CIDRs contain what they should, IPv4 as IPv4-mapped", "[config][cidr]") {
+  const auto v4 = parse_cidr("10.1.2.3/8");
+  REQUIRE(v4);
+  CHECK(cidr_contains(*v4, *parse_ip("10.200.0.1")));
+  CHECK(cidr_contains(*v4, *parse_ip("::ffff:10.9.9.9")));
+  CHECK_FALSE(cidr_contains(*v4, *parse_ip("11.0.0.1")));
+  const auto v6 = parse_cidr("2001:db8:1:2::/64");
+  REQUIRE(v6);
+  CHECK(cidr_contains(*v6, *parse_ip("2001:db8:1:2:ffff::1")));
+  CHECK_FALSE(cidr_contains(*v6, *parse_ip("2001:db8:1:3::1")));
+  const auto host = parse_cidr("192.0.2.7");
+  REQUIRE(host);
+  CHECK(cidr_contains(*host, *parse_ip("192.0.2.7")));
+  CHECK_FALSE(cidr_contains(*host, *parse_ip("192.0.2.8")));
+  CHECK(cidr_contains(*parse_cidr("0.0.0.0/0"), *parse_ip("203.0.113.1")));
+  CHECK_FALSE(parse_cidr("10.0.0.0/33"));
+  CHECK_FALSE(parse_cidr("::/129"));
+  CHECK_FALSE(parse_cidr("10.0.0.0/"));
+  CHECK_FALSE(parse_cidr("example.com/8"));
+  CHECK_FALSE(parse_ip("1.2.3"));
+}
