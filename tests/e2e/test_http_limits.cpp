@@ -86,7 +86,7 @@ std::unique_ptr<HttpClient> served_connection(unsigned short port) {
 
 }  // namespace
 
-TEST_CASE("the 8 KiB count the request line and all headers together", "[e2e][http][limits]") {
+TEST_CASE("the 8 KiB counts the request line and all headers together", "[e2e][http][limits]") {
   AuthdServer server(fresh_database_url());
   // Nine fields of 1 KB: each small, 9.1 KB together.
   const auto nine = header_lines(9, 1000);
@@ -109,7 +109,7 @@ TEST_CASE("the 8 KiB count the request line and all headers together", "[e2e][ht
 }
 
 TEST_CASE(
-    "a connection that sends nothing is closed after 10 s; an idle one after a request is not",
+    "a connection that sends nothing is closed after 10 s, an idle one after a request is not",
     "[e2e][http][limits]") {
   AuthdServer server(fresh_database_url());
   HttpClient silent(server.port());
