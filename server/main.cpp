@@ -1,4 +1,5 @@
 // authd's command line: serve (the default), migrate, user and backup commands.
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -59,6 +60,17 @@ void print_help(std::string_view command) {
         "  --help, COMMAND --help, --version       usage\n");
   }
   print_settings();
+}
+
+// Each connection takes a descriptor: the soft limit (often 1024) would cap connections long
+// before AUTHD_MAX_CONNECTIONS, while the hard one is what the administrator allows.
+void raise_descriptor_limit() {
+  rlimit limit{};
+  if (::getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur >= limit.rlim_max) return;
+  limit.rlim_cur = limit.rlim_max;
+  if (::setrlimit(RLIMIT_NOFILE, &limit) != 0) {
+    std::fprintf(stderr, "authd: cannot raise the descriptor limit; keeping the soft one\n");
+  }
 }
 
 int usage_error(const std::string& message) {
@@ -175,6 +187,7 @@ int main(int argc, char** argv) {
   try {
     if (command == "serve") {
       if (!rest.empty()) return usage_error("serve: unexpected argument " + rest[0]);
+      raise_descriptor_limit();
       return authd::server::serve(config);
     }
     if (command == "migrate") {

@@ -175,14 +175,26 @@ int serve(const Config& config) {
   log.event("info", std::string("listening on ") + config.listen_host + ":" +
                         std::to_string(listener.port()) + (tls ? " (https)" : " (http)"));
 
-  net::signal_set signals(io, SIGINT, SIGTERM);
+  // Signals have a thread of their own, so a second one is heard also while the event loops
+  // wait for their last requests or the pools stop.
+  net::io_context signal_io(1);
+  net::signal_set signals(signal_io, SIGINT, SIGTERM);
   signals.async_wait([&](boost::system::error_code ec, int) {
     if (ec) return;
     log.event("info", "draining: finishing requests in flight");
+    signals.async_wait([](boost::system::error_code second_ec, int) {
+      if (second_ec) return;
+      std::fprintf(stderr, "authd: second signal during the drain: exiting at once\n");
+      std::_Exit(1);
+    });
     listener.drain(9s, [&](std::size_t left) {
       if (left > 0) log.event("warn", std::to_string(left) + " connections cut at the deadline");
       for (auto& context : contexts) context->stop();
     });
+  });
+  std::thread signal_thread([&signal_io] {
+    (void)::pthread_setname_np(::pthread_self(), "authd-signals");
+    signal_io.run();
   });
   auto purge = purge_loop(app);
   net::co_spawn(io, std::move(purge), [](std::exception_ptr) {});
@@ -202,6 +214,8 @@ int serve(const Config& config) {
   hashes.stop();
   db.stop();
   backup_db.stop();
+  signal_io.stop();
+  signal_thread.join();
   log.event("info", "stopped");
   return 0;
 }

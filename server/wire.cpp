@@ -117,7 +117,7 @@ void append_head(std::string& out, const Response& response, const WireHead& hea
 void append_response(std::string& out, const Response& response, const WireHead& head) {
   const bool body = !bodiless(response.status);
   append_head(out, response, head, body ? response.body.size() : 0);
-  if (body) out.append(response.body);
+  if (body && !head.head_only) out.append(response.body);
 }
 
 }  // namespace authd::server

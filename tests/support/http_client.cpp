@@ -44,6 +44,10 @@ void HttpClient::send_raw(const std::string& bytes) {
   }
 }
 
+void HttpClient::finish_sending() {
+  ::shutdown(fd_, SHUT_WR);
+}
+
 bool HttpClient::fill(std::chrono::steady_clock::time_point deadline) {
   const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
       deadline - std::chrono::steady_clock::now());
@@ -70,7 +74,7 @@ bool HttpClient::closed_by_server(std::chrono::milliseconds timeout) {
   }
 }
 
-HttpResponse HttpClient::read_response(std::chrono::milliseconds timeout) {
+HttpResponse HttpClient::read_response(std::chrono::milliseconds timeout, bool head_only) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   std::size_t end;
   while ((end = buffer_.find("\r\n\r\n")) == std::string::npos) {
@@ -95,7 +99,8 @@ HttpResponse HttpClient::read_response(std::chrono::milliseconds timeout) {
     while (!value.empty() && value.front() == ' ') value.erase(0, 1);
     response.headers.emplace_back(name, value);
   }
-  if (response.status == 100) return read_response(timeout);
+  if (response.status == 100) return read_response(timeout, head_only);
+  if (head_only) return response;
   if (const auto length = response.header("content-length")) {
     const std::size_t size = std::stoul(*length);
     while (buffer_.size() < size) {
@@ -132,7 +137,7 @@ HttpResponse HttpClient::request(const std::string& method, const std::string& t
   }
   text += "\r\n" + body;
   send_raw(text);
-  return read_response();
+  return read_response(std::chrono::seconds(10), method == "HEAD");
 }
 
 HttpResponse http(unsigned short port, const std::string& method, const std::string& target,

@@ -24,8 +24,12 @@ class HttpClient {
   HttpClient& operator=(const HttpClient&) = delete;
 
   void send_raw(const std::string& bytes);
-  // Reads one response (Content-Length or chunked bodies); throws on timeout or EOF.
-  HttpResponse read_response(std::chrono::milliseconds timeout = std::chrono::seconds(10));
+  // Shuts down the sending side: the server sees the end of the stream.
+  void finish_sending();
+  // Reads one response (Content-Length or chunked bodies); throws on timeout or EOF. The answer
+  // to HEAD (head_only) has a Content-Length but no body.
+  HttpResponse read_response(std::chrono::milliseconds timeout = std::chrono::seconds(10),
+                             bool head_only = false);
   // True when the server closed the connection (EOF) within the timeout.
   bool closed_by_server(std::chrono::milliseconds timeout);
 

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -36,7 +37,8 @@ unsigned short free_port() {
 }
 
 Process::Process(const std::string& program, const std::vector<std::string>& args,
-                 const std::map<std::string, std::string>& env, const std::string& stdin_text) {
+                 const std::map<std::string, std::string>& env, const std::string& stdin_text,
+                 const ProcessLimits& limits) {
   char path[] = "/tmp/authd-test-output-XXXXXX";
   const int out = ::mkstemp(path);
   if (out < 0) throw std::runtime_error("mkstemp failed");
@@ -63,6 +65,10 @@ Process::Process(const std::string& program, const std::vector<std::string>& arg
     ::close(input[0]);
     ::close(input[1]);
     ::close(out);
+    if (limits.open_files) {
+      const rlimit files{*limits.open_files, *limits.open_files};
+      if (::setrlimit(RLIMIT_NOFILE, &files) != 0) ::_exit(126);
+    }
     std::vector<char*> argv{const_cast<char*>(program.c_str())};
     for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
     argv.push_back(nullptr);
@@ -136,7 +142,8 @@ std::map<std::string, std::string> base_env(const std::string& database_url) {
           {"AUTHD_DB_POOL_SIZE", "4"}};
 }
 
-AuthdServer::AuthdServer(const std::string& database_url, std::map<std::string, std::string> env)
+AuthdServer::AuthdServer(const std::string& database_url, std::map<std::string, std::string> env,
+                         const ProcessLimits& limits)
     : port_(free_port()) {
   auto full = base_env(database_url);
   for (auto& [name, value] : env) full[name] = value;
@@ -146,7 +153,8 @@ AuthdServer::AuthdServer(const std::string& database_url, std::map<std::string, 
     full["AUTHD_BACKUP_DIR"] = backup_dir_->path();
   }
   const bool tls = full.count("AUTHD_TLS_CERT") > 0;
-  process_ = std::make_unique<Process>(AUTHD_BINARY, std::vector<std::string>{"serve"}, full);
+  process_ =
+      std::make_unique<Process>(AUTHD_BINARY, std::vector<std::string>{"serve"}, full, "", limits);
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
   while (std::chrono::steady_clock::now() < deadline) {
     if (!process_->running()) {

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -15,11 +16,17 @@ namespace authd::test {
 // A TCP port on 127.0.0.1 that nothing listens on right now.
 unsigned short free_port();
 
+// Limits the child starts with.
+struct ProcessLimits {
+  std::optional<unsigned long> open_files;  // RLIMIT_NOFILE, soft and hard
+};
+
 // A child process with its stdout and stderr captured in a temporary file.
 class Process {
  public:
   Process(const std::string& program, const std::vector<std::string>& args,
-          const std::map<std::string, std::string>& env, const std::string& stdin_text = "");
+          const std::map<std::string, std::string>& env, const std::string& stdin_text = "",
+          const ProcessLimits& limits = {});
   ~Process();  // SIGKILL if still running
   Process(const Process&) = delete;
   Process& operator=(const Process&) = delete;
@@ -51,7 +58,8 @@ RunResult run(const std::string& program, const std::vector<std::string>& args,
 // /readyz answers 200. Extra settings go in env (AUTHD_* names).
 class AuthdServer {
  public:
-  AuthdServer(const std::string& database_url, std::map<std::string, std::string> env = {});
+  AuthdServer(const std::string& database_url, std::map<std::string, std::string> env = {},
+              const ProcessLimits& limits = {});
   ~AuthdServer();  // SIGTERM, then SIGKILL after 15 s
   unsigned short port() const { return port_; }
   Process& process() { return *process_; }

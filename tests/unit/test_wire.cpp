@@ -87,3 +87,14 @@ TEST_CASE("the HTTP date has the IMF-fixdate shape", "[wire]") {
   CHECK(date.substr(3, 2) == ", ");
   CHECK(date.ends_with(" GMT"));
 }
+
+TEST_CASE("the answer to HEAD has GET's head, its Content-Length included, and no body", "[wire]") {
+  const Response response = json_response(200, R"({"ok":true})");
+  std::string get;
+  append_response(get, response, WireHead{"r"});
+  std::string head;
+  append_response(head, response, WireHead{"r", false, false, true});
+  CHECK(head.find("Content-Length: 11\r\n") != std::string::npos);
+  CHECK(head.ends_with("\r\n\r\n"));
+  CHECK(without_date(get) == without_date(head) + R"({"ok":true})");
+}
