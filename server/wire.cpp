@@ -1,53 +1,19 @@
 #include "server/wire.hpp"
 
+#include <boost/beast/http/status.hpp>
+
 #include <charconv>
 #include <ctime>
 
 namespace authd::server {
 
 std::string_view reason_phrase(int status) {
-  switch (status) {
-    case 100:
-      return "Continue";
-    case 200:
-      return "OK";
-    case 201:
-      return "Created";
-    case 204:
-      return "No Content";
-    case 304:
-      return "Not Modified";
-    case 400:
-      return "Bad Request";
-    case 401:
-      return "Unauthorized";
-    case 403:
-      return "Forbidden";
-    case 404:
-      return "Not Found";
-    case 405:
-      return "Method Not Allowed";
-    case 408:
-      return "Request Timeout";
-    case 409:
-      return "Conflict";
-    case 410:
-      return "Gone";
-    case 413:
-      return "Content Too Large";
-    case 415:
-      return "Unsupported Media Type";
-    case 429:
-      return "Too Many Requests";
-    case 431:
-      return "Request Header Fields Too Large";
-    case 500:
-      return "Internal Server Error";
-    case 503:
-      return "Service Unavailable";
-    default:
-      return "";
-  }
+  if (status < 100 || status > 999) return {};
+  const auto phrase =
+      boost::beast::http::obsolete_reason(static_cast<boost::beast::http::status>(status));
+  // Beast names codes it does not know "<unknown-status>".
+  return phrase.starts_with('<') ? std::string_view()
+                                 : std::string_view(phrase.data(), phrase.size());
 }
 
 std::string_view http_date() {
