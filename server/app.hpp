@@ -28,8 +28,8 @@ namespace authd::server {
 struct App {
   const Config& config;
   db::ConnectionPool& pool;
-  db::DbExecutor& db;
-  db::AsyncDb& requests_db;  // the event loops' own connections, for requests' statements
+  db::DbExecutor& worker_db;  // DB threads with libpqxx: everything but the request path's SQL
+  db::AsyncDb& loop_db;       // the event loops' own connections, for requests' statements
   auth::HashPool& hashes;
   auth::Accounts& accounts;
   backup::BackupService& backups;

@@ -51,7 +51,7 @@ net::awaitable<Response> create(Call& call) {
 
 net::awaitable<Response> list(Call& call) {
   auto query = [](pqxx::connection& c) { return backup::BackupService::list(c); };
-  const auto all = co_await call.app.db.run(std::move(query));
+  const auto all = co_await call.app.worker_db.run(std::move(query));
   std::string body = "{\"backups\":[";
   for (std::size_t i = 0; i < all.size(); ++i) {
     if (i > 0) body += ',';
@@ -63,7 +63,7 @@ net::awaitable<Response> list(Call& call) {
 
 net::awaitable<Response> latest(Call& call) {
   auto query = [](pqxx::connection& c) { return backup::BackupService::latest(c); };
-  const auto info = co_await call.app.db.run(std::move(query));
+  const auto info = co_await call.app.worker_db.run(std::move(query));
   if (!info) {
     throw Refused{{auth::ErrorKind::not_found, "backup_not_found", "There is no backup yet."}};
   }
@@ -76,7 +76,7 @@ net::awaitable<Response> by_id(Call& call) {
   const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), id);
   if (ec != std::errc{} || end != text.data() + text.size() || id <= 0) throw not_found();
   auto query = [id](pqxx::connection& c) { return backup::BackupService::find(c, id); };
-  const auto info = co_await call.app.db.run(std::move(query));
+  const auto info = co_await call.app.worker_db.run(std::move(query));
   if (!info) throw not_found();
   co_return download(call, *info);
 }

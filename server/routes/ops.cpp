@@ -23,7 +23,7 @@ net::awaitable<Response> readyz(Call& call) {
       pqxx::nontransaction tx(c);
       tx.exec_prepared(std::string(db::sql::kPing.name));
     };
-    co_await call.app.db.run(std::move(ping), std::chrono::milliseconds(900));
+    co_await call.app.worker_db.run(std::move(ping), std::chrono::milliseconds(900));
   } catch (const std::exception&) {
     throw db::DatabaseUnavailable("PostgreSQL does not answer");
   }
@@ -49,14 +49,14 @@ Gauges collect_gauges(App& app) {
   g.db_size = pool.size;
   g.db_in_use = pool.in_use;
   g.db_idle = pool.idle;
-  g.db_waiting = pool.waiting + app.db.queued();
+  g.db_waiting = pool.waiting + app.worker_db.queued();
   g.db_waited_total = pool.waited_total;
-  const auto loops = app.requests_db.stats();
+  const auto loops = app.loop_db.stats();
   g.loop_db_size = loops.size;
   g.loop_db_open = loops.open;
   g.loop_db_in_use = loops.in_use;
   g.loop_db_waiting = loops.waiting;
-  g.loop_db_retried = app.requests_db.retried();
+  g.loop_db_retried = app.loop_db.retried();
   const auto& counters = app.accounts.counters();
   g.logins_ok = counters.ok.load();
   g.logins_bad_credentials = counters.bad_credentials.load();
