@@ -191,10 +191,11 @@ net::awaitable<std::optional<Response>> require_admin(App& app, const Request& r
   co_return std::nullopt;
 }
 
-net::awaitable<Response> signup(App& app, std::string username, std::string email,
-                                std::string password) {
+net::awaitable<Response> signup(App& app, const Request& request, std::string username,
+                                std::string email, std::string password) {
   // Named first: GCC 12 destroys a braced temporary coroutine argument twice.
-  auth::SignupRequest signup_request{std::move(username), std::move(email), std::move(password)};
+  auth::SignupRequest signup_request{std::move(username), std::move(email), std::move(password),
+                                     client_address(app, request), request.client_gone};
   auto outcome = co_await app.accounts.signup(std::move(signup_request));
   if (auto* error = std::get_if<auth::Error>(&outcome)) co_return from_error(*error);
   co_return json_of(201, {{"user", user_json(std::get<auth::User>(outcome))}});
@@ -203,7 +204,7 @@ net::awaitable<Response> signup(App& app, std::string username, std::string emai
 net::awaitable<Response> login(App& app, const Request& request, std::string identifier,
                                bool by_email, std::string password) {
   auth::Credentials credentials{std::move(identifier), by_email, std::move(password),
-                                client_address(app, request)};
+                                client_address(app, request), request.client_gone};
   auto outcome = co_await app.accounts.login(std::move(credentials));
   if (auto* error = std::get_if<auth::Error>(&outcome)) co_return from_error(*error);
   const auto& result = std::get<auth::LoginResult>(outcome);
@@ -226,7 +227,7 @@ net::awaitable<Response> json_signup(App& app, const Request& request) {
   if (auto* r = std::get_if<Response>(&email)) co_return std::move(*r);
   auto password = string_field(object, "password");
   if (auto* r = std::get_if<Response>(&password)) co_return std::move(*r);
-  co_return co_await signup(app, std::move(std::get<std::string>(username)),
+  co_return co_await signup(app, request, std::move(std::get<std::string>(username)),
                             std::move(std::get<std::string>(email)),
                             std::move(std::get<std::string>(password)));
 }
@@ -283,7 +284,8 @@ net::awaitable<Response> change_password(App& app, const Request& request) {
   auto next = string_field(object, "new_password");
   if (auto* r = std::get_if<Response>(&next)) co_return std::move(*r);
   auto outcome = co_await app.accounts.change_password(
-      *session, std::move(std::get<std::string>(current)), std::move(std::get<std::string>(next)));
+      *session, std::move(std::get<std::string>(current)), std::move(std::get<std::string>(next)),
+      request.client_gone);
   if (auto* error = std::get_if<auth::Error>(&outcome)) co_return from_error(*error);
   Response response;
   response.status = 204;
@@ -406,7 +408,8 @@ net::awaitable<Response> dispatch(App& app, const Request& request, RouteMatch& 
     case kBackupGet:
       co_return co_await download_backup(app, request, p.at(0));
     case kLegacySignup:
-      co_return co_await signup(app, std::move(p.at(0)), std::move(p.at(1)), std::move(p.at(2)));
+      co_return co_await signup(app, request, std::move(p.at(0)), std::move(p.at(1)),
+                                std::move(p.at(2)));
     case kLegacyLogin:
       co_return co_await login(app, request, std::move(p.at(0)), true, std::move(p.at(1)));
     case kLegacyLogout:
