@@ -116,6 +116,8 @@ std::string account_key(std::optional<std::int64_t> user_id, std::string_view id
 }
 
 std::string address_key(std::string_view client_address) {
+  // Checked first: the parser reads a C string, so "1.2.3.4\0x" would pass as 1.2.3.4.
+  if (client_address.size() > kMaxRawAddress || !is_clean_text(client_address)) return "raw:?";
   boost::system::error_code ec;
   const auto address = boost::asio::ip::make_address(std::string(client_address), ec);
   if (!ec) {
@@ -128,10 +130,7 @@ std::string address_key(std::string_view client_address) {
     const boost::asio::ip::address_v6 bare(v6.to_bytes());
     return "ip:" + boost::asio::ip::network_v6(bare, 64).canonical().to_string();
   }
-  if (client_address.size() <= kMaxRawAddress && is_clean_text(client_address)) {
-    return "raw:" + std::string(client_address);
-  }
-  return "raw:?";
+  return "raw:" + std::string(client_address);
 }
 
 std::string text_array(const std::vector<std::string>& values) {
