@@ -48,9 +48,11 @@ struct Tally {
 // The one rate limiter: counts first, atomically, then the caller decides. An attempt is
 // counted in every key's window in one statement (INSERT ... ON CONFLICT DO UPDATE ...
 // RETURNING), before any work it limits is done, so simultaneous attempts cannot all slip under
-// the limit. The windows live in PostgreSQL, shared by every instance. Work that ends without
-// a verdict (a full hash queue, a vanished client) refunds its attempt; a success may clear a
-// key (a proven password clears its account's failures).
+// the limit. The windows live in PostgreSQL, shared by every instance. An attempt that ends
+// without a verdict (refused because a key is over, a full hash queue, a vanished client) is
+// given back, so a window holds only attempts that were (or are being) carried out; a key that
+// is over stays at its limit until its window ends. A success may clear a key or give its
+// attempt back (a proven password clears its account's failures and refunds its address).
 class Limiter {
  public:
   explicit Limiter(db::AsyncDb& db) : db_(db) {}
