@@ -3,6 +3,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -12,6 +13,7 @@
 
 #include "auth/error.hpp"
 #include "auth/hash_pool.hpp"
+#include "auth/limits.hpp"
 #include "auth/password.hpp"
 #include "db/async_db.hpp"
 #include "db/executor.hpp"
@@ -27,17 +29,22 @@ struct User {
   std::string username, email, role, created_at;
 };
 
-
+// client_address keys the sign-up limit; client_gone is asked on the hash thread before the
+// hash starts (true: ClientGone, nothing hashed). Both may be called from any thread.
 struct SignupRequest {
   std::string username, email, password;
+  std::string client_address = {};
+  std::function<bool()> client_gone = [] { return false; };
 };
 
-// identifier is an email when by_email, else a username; client_address keys the address limit.
+// identifier is an email when by_email, else a username; client_address keys the address limit;
+// client_gone as in SignupRequest.
 struct Credentials {
   std::string identifier;
   bool by_email;
   std::string password;
   std::string client_address;
+  std::function<bool()> client_gone = [] { return false; };
 };
 
 struct LoginResult {
@@ -52,33 +59,30 @@ struct Session {
   std::string token_hash_hex;
 };
 
-// Failed logins allowed (count) per window.
-struct RateLimitSetting {
-  std::uint32_t count;
-  std::chrono::seconds window;
-};
-
 struct AccountsOptions {
   std::uint32_t iterations;  // PBKDF2 cost of new hashes; lower stored costs are upgraded
   std::chrono::seconds session_ttl;
-  RateLimitSetting account, address;
+  RateLimit account, address;  // login attempts not yet proven right, per account / client
   // true: a new session is committed as the server is configured (by default: after its WAL
   // flush). false: without waiting for that flush (PostgreSQL's
   // synchronous_commit=off for that one statement). A crash of PostgreSQL within about a
   // second may then forget sessions just made (their holders log in again); revocations,
   // sign-ups, password changes and failure counts commit as configured either way.
   bool durable_sessions = true;
+  // Sign-ups per client address; nullopt: unlimited.
+  std::optional<RateLimit> signup_address = RateLimit{100, std::chrono::hours(1)};
 };
 
 // Login outcomes since start, for /metrics.
 struct LoginCounters {
   std::atomic<std::uint64_t> ok{0}, bad_credentials{0}, limited{0}, overloaded{0},
-      sessions_created{0};
+      sessions_created{0}, signups_limited{0};
 };
 
 // Sign-up, login with failure limits, sessions and password changes. Refusals caused by the
 // request come back as Error; infrastructure failures are exceptions: db::DatabaseUnavailable,
-// db::PoolExhausted, and Overloaded when the hashing queue is full. Hashing runs on the HashPool
+// db::PoolExhausted, Overloaded when the hashing queue is full, and ClientGone when the client
+// left before its hash started (send nothing). Hashing runs on the HashPool
 // and never while a database connection is held. The statements of sign-up, login, session
 // checks and logout run on the event loop's own connections (AsyncDb); the rarer ones on the DB
 // threads.
@@ -88,10 +92,15 @@ class Accounts {
   Accounts(const Accounts&) = delete;
   Accounts& operator=(const Accounts&) = delete;
 
-  // 400 invalid_username / invalid_email / invalid_password, 409 username_taken / email_taken.
+  // 400 invalid_username / invalid_email / invalid_password, 409 username_taken / email_taken,
+  // 429 too_many_signups past the sign-up limit of the client address.
   net::awaitable<Result<User>> signup(SignupRequest request);
 
-  // 401 invalid_credentials (wrong password and unknown user alike), 429 too_many_attempts.
+  // 400 invalid_login (identifier over 254 bytes, not UTF-8 or with a control character; no
+  // hash), 400 invalid_password (password not UTF-8), 401 invalid_credentials (wrong password
+  // and unknown user alike), 429 too_many_attempts. Every attempt is counted against the
+  // account and the client address before its hash starts; a success clears the account's
+  // count and gives the address its attempt back.
   net::awaitable<Result<LoginResult>> login(Credentials credentials);
 
   // nullopt for an unknown, expired or malformed token.
@@ -101,31 +110,56 @@ class Accounts {
   net::awaitable<bool> logout(std::string_view token);
 
   // 401 invalid_credentials for a wrong current password, 400 invalid_password for a bad new
-  // one. Ends every session of the user except the given one.
-  net::awaitable<Result<std::monostate>> change_password(const Session& session,
-                                                          std::string current_password,
-                                                          std::string new_password);
+  // one (or a current one that is not UTF-8), 429 too_many_attempts: the current password is a
+  // login attempt of the account and shares its limit. Ends every session of the user except
+  // the given one. client_gone as in Credentials.
+  net::awaitable<Result<std::monostate>> change_password(
+      const Session& session, std::string current_password, std::string new_password,
+      std::function<bool()> client_gone = [] { return false; });
 
   net::awaitable<void> logout_all(std::int64_t user_id);
 
-  // Deletes expired sessions and login failure windows that have passed.
+  // Deletes expired sessions and limit windows that have passed.
   net::awaitable<void> purge_expired();
 
   const LoginCounters& counters() const { return counters_; }
+  // The shared limiter, for the other attempts that count as logins (second factor, recovery).
+  Limiter& limiter() { return limiter_; }
 
   // Blocking versions for the command line: they hash and query on the calling thread.
   static Result<User> create_user(db::ConnectionPool& pool, const SignupRequest& request,
-                                   bool admin, std::uint32_t iterations);
+                                  bool admin, std::uint32_t iterations);
   // False when no user has that email (compared case-insensitively).
   static bool grant_admin(db::ConnectionPool& pool, std::string_view email);
 
  private:
+  // A password check: whether it matched and, when it did on a hash cheaper than the configured
+  // cost, the replacement hash.
+  struct PasswordCheck {
+    bool matched = false;
+    std::optional<std::string> upgraded;
+  };
+
   net::awaitable<Result<User>> insert_user(const SignupRequest& request,
-                                            const std::string& password_hash);
+                                           const std::string& password_hash);
+  // Checks password against stored (nullopt: unknown user, checked against the dummy). Costs at
+  // least the configured iterations, whatever stored costs, so a cheap stored hash answers a
+  // wrong password no faster than an unknown user. A password with a control character never
+  // matches. Throws Overloaded, ClientGone.
+  net::awaitable<PasswordCheck> verify_attempt(std::string password,
+                                               const std::optional<PasswordHash>& stored,
+                                               std::function<bool()> client_gone);
+  // Limiter::settle for an attempt that got no verdict: best effort, a failure is ignored (the
+  // window then keeps the attempt, which errs on the safe side).
+  net::awaitable<void> give_back(const Tally& tally);
+  // A new session for a proven user, committing the hash upgrade with it when there is one.
+  net::awaitable<LoginResult> start_session(const User& user, const std::string& old_hash,
+                                            const std::optional<std::string>& upgraded);
 
   db::DbExecutor& db_;
   db::AsyncDb& requests_;
   HashPool& hashes_;
+  Limiter limiter_;
   const AccountsOptions options_;
   // Verified against when the user is unknown or the stored hash unreadable: the same work as a
   // real check, so the answer's timing reveals nothing.

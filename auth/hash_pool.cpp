@@ -72,19 +72,35 @@ void HashPool::work(Slot& slot) {
     slot.start.acquire();
     detail::HashJob* job = slot.job.load(std::memory_order_acquire);
     if (job == nullptr) return;  // the dispatcher is stopping
-    if (slot.partner != nullptr) {
+    detail::HashJob* partner = slot.partner;
+    const bool job_gone = skip_abandoned(*job);
+    const bool partner_gone = partner != nullptr && skip_abandoned(*partner);
+    if (partner != nullptr && !job_gone && !partner_gone) {
+      started_.fetch_add(2, std::memory_order_relaxed);
       try {
-        pbkdf2_hmac_sha256_pair(*job->pairable(), *slot.partner->pairable(), &slot.pacer);
+        pbkdf2_hmac_sha256_pair(*job->pairable(), *partner->pairable(), &slot.pacer);
       } catch (...) {
         job->fail(std::current_exception());
-        slot.partner->fail(std::current_exception());
+        partner->fail(std::current_exception());
       }
     } else {
-      job->execute(slot.pacer);
+      // What is left of a pair whose other half was abandoned runs alone.
+      for (detail::HashJob* one : {job, partner}) {
+        if (one == nullptr || (one == job ? job_gone : partner_gone)) continue;
+        started_.fetch_add(1, std::memory_order_relaxed);
+        one->execute(slot.pacer);
+      }
     }
     slot.done.store(true, std::memory_order_release);
     events_.release();
   }
+}
+
+bool HashPool::skip_abandoned(detail::HashJob& job) {
+  if (!job.abandoned()) return false;
+  job.abandon();
+  abandoned_.fetch_add(1, std::memory_order_relaxed);
+  return true;
 }
 
 void HashPool::dispatch_loop() {

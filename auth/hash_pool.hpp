@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <deque>
 #include <exception>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -39,9 +40,17 @@ class Overloaded : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-// Worker threads for PBKDF2, at a lower OS priority than the event loop so a flood of logins
-// slows logins down rather than every other request. The number of jobs waiting for a thread
-// is bounded: past it, run() throws Overloaded at once instead of queueing without limit.
+// The client that asked for a hash went away before it started: the hash was not computed. The
+// server sends no answer (there is nobody to read it); logs and metrics count it like nginx's
+// 499.
+class ClientGone : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// Tells, on a hash thread, whether the job's client is gone; empty: never.
+using AbandonPredicate = std::function<bool()>;
+
 namespace detail {
 
 // A job is fn(const Pacer&), which may hand the pacer to PBKDF2, or a plain fn().
@@ -75,6 +84,10 @@ struct HashJob {
   virtual const Pbkdf2Task* pairable() const { return nullptr; }
   // The pair it ran in failed.
   virtual void fail(std::exception_ptr) {}
+  // Asked on the hash thread right before the job starts: true skips it (see abandon()).
+  virtual bool abandoned() const { return false; }
+  // Completes the job with ClientGone instead of running it.
+  virtual void abandon() {}
   // Hands the result (or, with an error, only that error) to the awaiting coroutine.
   virtual void complete(std::exception_ptr rejected) = 0;
 };
@@ -117,8 +130,9 @@ class DeriveJob final : public CompletingJob<std::vector<unsigned char>, Handler
 
  public:
   DeriveJob(std::string password, std::vector<unsigned char> salt, std::uint32_t iterations,
-            std::size_t key_length, Handler handler)
+            std::size_t key_length, AbandonPredicate gone, Handler handler)
       : Base(std::move(handler)),
+        gone_(std::move(gone)),
         password_(std::move(password)),
         salt_(std::move(salt)),
         key_(key_length),
@@ -139,6 +153,17 @@ class DeriveJob final : public CompletingJob<std::vector<unsigned char>, Handler
     return key_.size() == kPairableKeyBytes && task_.iterations > 0 ? &task_ : nullptr;
   }
   void fail(std::exception_ptr error) override { this->error_ = std::move(error); }
+  bool abandoned() const override {
+    if (!gone_) return false;
+    try {
+      return gone_();
+    } catch (...) {
+      return false;  // unsure: hash, as if the client were there
+    }
+  }
+  void abandon() override {
+    this->error_ = std::make_exception_ptr(ClientGone("the client left before its hash started"));
+  }
 
   // The key was derived into key_ (alone or paired): it becomes the result.
   void complete(std::exception_ptr rejected) override {
@@ -149,6 +174,7 @@ class DeriveJob final : public CompletingJob<std::vector<unsigned char>, Handler
 
  private:
   static constexpr std::size_t kPairableKeyBytes = 32;
+  AbandonPredicate gone_;
   std::string password_;
   std::vector<unsigned char> salt_;
   std::vector<unsigned char> key_;
@@ -216,11 +242,14 @@ class HashPool {
 
   // co_await derive(...): PBKDF2-HMAC-SHA256 of the password, key_length bytes. Two
   // derivations waiting at once run paired on one thread where that is faster
-  // (pbkdf2_hmac_sha256_pair). Throws Overloaded like run().
+  // (pbkdf2_hmac_sha256_pair). Throws Overloaded like run(). gone is asked on the hash thread
+  // right before the derivation starts: when it says true, nothing is derived and derive throws
+  // ClientGone.
   net::awaitable<std::vector<unsigned char>> derive(std::string password,
                                                     std::vector<unsigned char> salt,
                                                     std::uint32_t iterations,
-                                                    std::size_t key_length);
+                                                    std::size_t key_length,
+                                                    AbandonPredicate gone = {});
 
   // A request arrived: running hashes give way at their next pacing point.
   void note_activity() { activity_.fetch_add(1, std::memory_order_relaxed); }
@@ -228,6 +257,10 @@ class HashPool {
   std::size_t running() const { return busy_.load(); }
   // Derivations that ran two to a thread.
   std::uint64_t paired() const { return paired_.load(std::memory_order_relaxed); }
+  // Jobs a hash thread started (derivations and run() jobs), and derivations skipped because
+  // their client had gone.
+  std::uint64_t started() const { return started_.load(std::memory_order_relaxed); }
+  std::uint64_t abandoned() const { return abandoned_.load(std::memory_order_relaxed); }
   std::size_t waiting() const;
 
  private:
@@ -262,6 +295,8 @@ class HashPool {
   // Queues the job, or rejects it with Overloaded when the queue is full or the pool stopped.
   void enqueue(std::unique_ptr<detail::HashJob> job);
   void work(Slot& slot);
+  // On a hash thread: true (and the job completed with ClientGone) when its client is gone.
+  bool skip_abandoned(detail::HashJob& job);
   // Normal priority: hands queued jobs to idle hash threads and delivers finished results.
   void dispatch_loop();
 
@@ -275,6 +310,8 @@ class HashPool {
   std::atomic<bool> stopping_{false};
   std::atomic<std::size_t> busy_{0};
   std::atomic<std::uint64_t> paired_{0};
+  std::atomic<std::uint64_t> started_{0};
+  std::atomic<std::uint64_t> abandoned_{0};
   std::atomic<std::uint64_t> activity_{0};
   std::counting_semaphore<> events_{0};  // a job queued, a job finished, or stop
   std::vector<std::unique_ptr<Slot>> slots_;
@@ -300,16 +337,19 @@ net::awaitable<detail::job_result_t<F>> HashPool::run(F fn) {
 inline net::awaitable<std::vector<unsigned char>> HashPool::derive(std::string password,
                                                                    std::vector<unsigned char> salt,
                                                                    std::uint32_t iterations,
-                                                                   std::size_t key_length) {
+                                                                   std::size_t key_length,
+                                                                   AbandonPredicate gone) {
   using Signature = void(std::exception_ptr, std::optional<std::vector<unsigned char>>);
   auto initiation = [this, iterations, key_length](auto handler, std::string password,
-                                                   std::vector<unsigned char> salt) {
+                                                   std::vector<unsigned char> salt,
+                                                   AbandonPredicate gone) {
     using Job = detail::DeriveJob<decltype(handler)>;
     enqueue(std::make_unique<Job>(std::move(password), std::move(salt), iterations, key_length,
-                                  std::move(handler)));
+                                  std::move(gone), std::move(handler)));
   };
   auto key = co_await net::async_initiate<decltype(net::use_awaitable), Signature>(
-      std::move(initiation), net::use_awaitable, std::move(password), std::move(salt));
+      std::move(initiation), net::use_awaitable, std::move(password), std::move(salt),
+      std::move(gone));
   co_return std::move(*key);
 }
 

@@ -133,6 +133,25 @@ std::optional<FieldProblem> check_password(std::string_view password) {
   return std::nullopt;
 }
 
+std::optional<FieldProblem> check_login(std::string_view identifier) {
+  if (identifier.size() > kMaxLoginLength) {
+    return FieldProblem{"invalid_login", "The login must be at most 254 bytes long."};
+  }
+  if (!is_printable_utf8(identifier)) {
+    return FieldProblem{"invalid_login",
+                        "The login must be valid UTF-8 without control characters."};
+  }
+  return std::nullopt;
+}
+
+bool is_printable_utf8(std::string_view text) {
+  while (!text.empty()) {
+    const char32_t cp = take_code_point(text);
+    if (cp == kInvalidCodePoint || is_control(cp)) return false;
+  }
+  return true;
+}
+
 std::optional<std::size_t> utf8_length(std::string_view text) {
   std::size_t length = 0;
   while (!text.empty()) {

@@ -52,6 +52,18 @@ CREATE TABLE backups (
 );
 )sql";
 
+// The limiter's fixed windows (auth/limits): attempts counted before the work they limit.
+// login_failures stays until no statement names it any more.
+constexpr std::string_view kRateLimits = R"sql(
+CREATE TABLE rate_limits (
+  key            text PRIMARY KEY,
+  window_start   timestamptz NOT NULL,
+  attempts       integer NOT NULL,
+  window_seconds integer NOT NULL
+);
+CREATE INDEX rate_limits_window_start ON rate_limits (window_start);
+)sql";
+
 // Any constant shared by every authd instance: the lock only has to be distinct from others'.
 constexpr std::int64_t kMigrationLock = 0x61757468640001;
 
@@ -62,6 +74,7 @@ const std::vector<Migration>& migrations() {
       {1, "users and sessions", kUsersAndSessions},
       {2, "login failure windows", kLoginFailures},
       {3, "backup metadata", kBackups},
+      {4, "rate limit windows", kRateLimits},
   };
   return all;
 }

@@ -168,6 +168,57 @@ inline constexpr Statement kDumpUsers{
     "COPY (SELECT id, username, email, password_hash, role, created_at FROM users) "
     "TO STDOUT WITH (FORMAT csv, HEADER)"};
 
+// The limiter (auth/limits): one attempt counted in each key's fixed window, atomically, in one
+// statement; $1 text[] keys (sorted, so concurrent counts lock rows in one order), $2 integer[]
+// window seconds. A window that has passed starts again at this attempt. Returns each key's
+// attempts, window start (microseconds since the epoch) and seconds left.
+inline constexpr Statement kLimitCount{
+    "limit_count",
+    "INSERT INTO rate_limits AS r (key, window_start, attempts, window_seconds) "
+    "SELECT t.key, now(), 1, t.window_seconds FROM unnest($1::text[], $2::integer[]) "
+    "AS t(key, window_seconds) ON CONFLICT (key) DO UPDATE SET "
+    "attempts = CASE WHEN r.window_start + make_interval(secs => r.window_seconds) <= now() "
+    "THEN 1 ELSE r.attempts + 1 END, "
+    "window_start = CASE WHEN r.window_start + make_interval(secs => r.window_seconds) <= now() "
+    "THEN now() ELSE r.window_start END, "
+    "window_seconds = excluded.window_seconds "
+    "RETURNING r.key, r.attempts, (extract(epoch FROM r.window_start) * 1000000)::bigint, "
+    "greatest(ceil(extract(epoch FROM r.window_start + make_interval(secs => r.window_seconds) "
+    "- now())), 1)::bigint"};
+// $1 text[] keys whose windows end (a proven password); $2 text[] keys and $3 bigint[] their
+// window starts (as kLimitCount returned them): one attempt given back, in that window only.
+inline constexpr Statement kLimitSettle{
+    "limit_settle",
+    "WITH cleared AS (DELETE FROM rate_limits WHERE key = ANY($1::text[])) "
+    "UPDATE rate_limits r SET attempts = r.attempts - 1 "
+    "FROM unnest($2::text[], $3::bigint[]) AS t(key, window_start_us) "
+    "WHERE r.key = t.key AND r.attempts > 0 "
+    "AND (extract(epoch FROM r.window_start) * 1000000)::bigint = t.window_start_us"};
+inline constexpr Statement kPurgeRateLimits{
+    "purge_rate_limits",
+    "DELETE FROM rate_limits WHERE window_start + make_interval(secs => window_seconds) < now()"};
+
+// A login's user and stored hash; no row when the identifier names nobody.
+inline constexpr Statement kLoginUserByEmail{
+    "login_user_by_email",
+    "SELECT " AUTHD_SQL_USER_COLUMNS("u") ", u.password_hash FROM users u "
+    "WHERE lower(u.email) = lower($1)",
+    true};
+inline constexpr Statement kLoginUserByUsername{
+    "login_user_by_username",
+    "SELECT " AUTHD_SQL_USER_COLUMNS("u") ", u.password_hash FROM users u "
+    "WHERE lower(u.username) = lower($1)",
+    true};
+
+// A new session ($4 as kCreateSession's $5); the limiter's windows are settled separately.
+inline constexpr Statement kInsertSession{
+    "insert_session",
+    "INSERT INTO sessions (token_hash, user_id, expires_at) "
+    "SELECT decode($1, 'hex'), $2, now() + make_interval(secs => $3) "
+    "FROM (SELECT set_config('synchronous_commit', CASE WHEN $4::boolean "
+    "THEN current_setting('synchronous_commit') ELSE 'off' END, true)) AS durability "
+    "RETURNING " AUTHD_SQL_RFC3339("expires_at")};
+
 }  // namespace authd::db::sql
 
 namespace authd::db {

@@ -74,6 +74,11 @@ Response problem_from_sqlstate(std::string_view sqlstate) {
 Response problem_from_exception(std::exception_ptr error) {
   try {
     std::rethrow_exception(error);
+  } catch (const auth::ClientGone&) {
+    // Nobody is listening; logged and counted as nginx does, and the connection closes.
+    Response response = problem(499, "client_closed_request", "The client left.");
+    response.close = true;
+    return response;
   } catch (const auth::Overloaded&) {
     return problem(503, "overloaded", "The server is busy hashing passwords; try again shortly.",
                    1);

@@ -146,7 +146,12 @@ int serve(const Config& config) {
                            config.session_ttl,
                            {config.login_limit_account.count, config.login_limit_account.window},
                            {config.login_limit_address.count, config.login_limit_address.window},
-                           config.durable_sessions});
+                           config.durable_sessions,
+                           config.signup_limit_address
+                               ? std::optional<auth::RateLimit>(auth::RateLimit{
+                                     config.signup_limit_address->count,
+                                     config.signup_limit_address->window})
+                               : std::nullopt});
   backup::BackupService backups(config.database_url, config.backup_dir);
   Metrics metrics(route_names());
   // Downloads read backup files here, off the event loops.

@@ -14,7 +14,7 @@ net::awaitable<Response> signup_with(Call& call, auth::SignupRequest signup_requ
 net::awaitable<Response> login_with(Call& call, std::string identifier, bool by_email,
                                     std::string password) {
   auth::Credentials credentials{std::move(identifier), by_email, std::move(password),
-                                client_address(call.app, call.request)};
+                                client_address(call.app, call.request), call.request.client_gone};
   const auth::LoginResult result = take(co_await call.app.accounts.login(std::move(credentials)));
   Response response = json_of(200, {{"user", user_json(result.user)},
                                     {"token", result.token},
@@ -46,7 +46,8 @@ Refused unauthorized() {
 net::awaitable<Response> signup(Call& call) {
   const auto body = json_body(call.request);
   auth::SignupRequest request{string_field(body, "username"), string_field(body, "email"),
-                              string_field(body, "password")};
+                              string_field(body, "password"),
+                              client_address(call.app, call.request), call.request.client_gone};
   co_return co_await signup_with(call, std::move(request));
 }
 
@@ -80,7 +81,7 @@ net::awaitable<Response> change_password(Call& call) {
   std::string current = string_field(body, "current_password");
   std::string next = string_field(body, "new_password");
   take(co_await call.app.accounts.change_password(*call.session, std::move(current),
-                                                  std::move(next)));
+                                                  std::move(next), call.request.client_gone));
   co_return no_content();
 }
 
@@ -91,7 +92,8 @@ net::awaitable<Response> logout_all(Call& call) {
 
 net::awaitable<Response> legacy_signup(Call& call) {
   auto& p = call.params;
-  auth::SignupRequest request{std::move(p.at(0)), std::move(p.at(1)), std::move(p.at(2))};
+  auth::SignupRequest request{std::move(p.at(0)), std::move(p.at(1)), std::move(p.at(2)),
+                              client_address(call.app, call.request), call.request.client_gone};
   co_return co_await signup_with(call, std::move(request));
 }
 

@@ -33,8 +33,8 @@ namespace {
 
 constexpr std::uint32_t kIterations = 1000;
 
-auth::AccountsOptions options(auth::RateLimitSetting account = {10, 900s},
-                              auth::RateLimitSetting address = {100, 900s},
+auth::AccountsOptions options(auth::RateLimit account = {10, 900s},
+                              auth::RateLimit address = {100, 900s},
                               std::chrono::seconds ttl = 3600s,
                               std::uint32_t iterations = kIterations) {
   return {iterations, ttl, account, address};
@@ -71,13 +71,13 @@ struct World {
   }
 
   auth::Result<auth::User> signup(std::string username, std::string email,
-                                   std::string password = "correct horse") {
+                                  std::string password = "correct horse") {
     return await(accounts.signup({std::move(username), std::move(email), std::move(password)}));
   }
 
   auth::Result<auth::LoginResult> login(std::string identifier, bool by_email,
-                                         std::string password = "correct horse",
-                                         std::string address = "192.0.2.1") {
+                                        std::string password = "correct horse",
+                                        std::string address = "192.0.2.1") {
     return await(
         accounts.login({std::move(identifier), by_email, std::move(password), std::move(address)}));
   }
@@ -112,7 +112,7 @@ const auth::Error& error_of(const auth::Result<T>& outcome) {
 template <class T>
 const T& value_of(const auth::Result<T>& outcome) {
   if (const auto* error = std::get_if<auth::Error>(&outcome)) {
-    FAIL_CHECK("unexpected " << error->code);
+    FAIL_CHECK("unexpected " << static_cast<int>(error->kind) << " " << error->code);
   }
   REQUIRE(std::holds_alternative<T>(outcome));
   return std::get<T>(outcome);
@@ -181,7 +181,8 @@ TEST_CASE("signup validates every field before hashing", "[pg][accounts]") {
   CHECK(error_of(w.signup("alice", "a@example.com", "short")).code == "invalid_password");
   CHECK(error_of(w.signup("alice", "a@example.com", std::string(1025, 'x'))).code ==
         "invalid_password");
-  CHECK(error_of(w.signup("alice", "a@example.com", "tab\there!")).kind == auth::ErrorKind::invalid);
+  CHECK(error_of(w.signup("alice", "a@example.com", "tab\there!")).kind ==
+        auth::ErrorKind::invalid);
   // Eight characters of two bytes each are eight characters.
   value_of(w.signup("alice", "a@example.com",
                     "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"));
@@ -241,7 +242,7 @@ TEST_CASE("login by email or username, case-insensitively, gives a new session e
 
 TEST_CASE("a wrong password and an unknown user are the same 401", "[pg][accounts]") {
   World w;
-  value_of(w.signup("dave", "dave@example.com"));
+  const auto dave = value_of(w.signup("dave", "dave@example.com"));
   const auto wrong = w.login("dave@example.com", true, "not the password");
   const auto unknown = w.login("nobody@example.com", true);
   CHECK(error_of(wrong).kind == auth::ErrorKind::unauthenticated);
@@ -250,10 +251,11 @@ TEST_CASE("a wrong password and an unknown user are the same 401", "[pg][account
   CHECK(error_of(unknown).code == "invalid_credentials");
   CHECK(error_of(wrong).detail == error_of(unknown).detail);
   CHECK(w.accounts.counters().bad_credentials == 2);
-  // Both count against their account key, existing or not.
-  CHECK(w.scalar("SELECT string_agg(key || '=' || failures, ',' ORDER BY key) FROM "
-                 "login_failures") ==
-        "account:dave@example.com=1,account:nobody@example.com=1,address:192.0.2.1=2");
+  // Both count against their account, existing (by id) or not (by the identifier as sent).
+  CHECK(w.scalar("SELECT string_agg(key || '=' || attempts, ',' ORDER BY key) FROM "
+                 "rate_limits WHERE key LIKE 'login:%'") ==
+        "login:ip:192.0.2.1=2,login:name:nobody@example.com=1,login:user:" +
+            std::to_string(dave.id) + "=1");
 }
 
 TEST_CASE("a user whose stored hash is unreadable cannot log in", "[pg][accounts]") {
@@ -269,25 +271,29 @@ TEST_CASE("after the account's limit, every attempt is 429 until the window pass
   value_of(w.signup("frank", "frank@example.com"));
 
   // A success clears the account's failures.
-  CHECK(error_of(w.login("frank", false, "wrong password")).kind == auth::ErrorKind::unauthenticated);
-  CHECK(error_of(w.login("frank", false, "wrong password")).kind == auth::ErrorKind::unauthenticated);
+  CHECK(error_of(w.login("frank", false, "wrong password")).kind ==
+        auth::ErrorKind::unauthenticated);
+  CHECK(error_of(w.login("frank", false, "wrong password")).kind ==
+        auth::ErrorKind::unauthenticated);
   value_of(w.login("frank", false));
 
   for (int i = 0; i < 3; ++i)
-    CHECK(error_of(w.login("Frank", false, "wrong password")).kind == auth::ErrorKind::unauthenticated);
+    CHECK(error_of(w.login("Frank", false, "wrong password")).kind ==
+          auth::ErrorKind::unauthenticated);
   const auto right = w.login("frank", false);
   CHECK(error_of(right).kind == auth::ErrorKind::limited);
   CHECK(error_of(right).code == "too_many_attempts");
   CHECK(error_of(right).retry_after > 0);
   CHECK(error_of(right).retry_after <= 900);
   CHECK(error_of(w.login("frank", false, "wrong password")).kind == auth::ErrorKind::limited);
-  // The limit is per identifier as sent, from any address.
-  CHECK(error_of(w.login("frank", false, "correct horse", "198.51.100.7")).kind == auth::ErrorKind::limited);
-  value_of(w.login("frank@example.com", true));
-  CHECK(w.accounts.counters().limited == 3);
+  // The limit is per account, from any address and by username or email alike.
+  CHECK(error_of(w.login("frank", false, "correct horse", "198.51.100.7")).kind ==
+        auth::ErrorKind::limited);
+  CHECK(error_of(w.login("frank@example.com", true)).kind == auth::ErrorKind::limited);
+  CHECK(w.accounts.counters().limited == 4);
 
   // Once the window has passed, the account may try again.
-  w.scalar("UPDATE login_failures SET window_start = now() - interval '16 minutes' RETURNING 1");
+  w.scalar("UPDATE rate_limits SET window_start = now() - interval '16 minutes' RETURNING 1");
   value_of(w.login("frank", false));
 }
 
@@ -295,7 +301,8 @@ TEST_CASE("with 10/15m the 11th attempt is refused", "[pg][accounts]") {
   World w;
   value_of(w.signup("grace", "grace@example.com"));
   for (int i = 0; i < 10; ++i)
-    CHECK(error_of(w.login("grace", false, "wrong password")).kind == auth::ErrorKind::unauthenticated);
+    CHECK(error_of(w.login("grace", false, "wrong password")).kind ==
+          auth::ErrorKind::unauthenticated);
   CHECK(error_of(w.login("grace", false)).kind == auth::ErrorKind::limited);
 }
 
@@ -398,11 +405,12 @@ TEST_CASE("an expired session is refused and purged", "[pg][accounts]") {
   CHECK(w.authenticate(login.token));
   std::this_thread::sleep_for(2s);
   CHECK_FALSE(w.authenticate(login.token));
-  CHECK(error_of(w.login("niaj", false, "wrong password")).kind == auth::ErrorKind::unauthenticated);
-  w.scalar("UPDATE login_failures SET window_start = now() - interval '1 hour' RETURNING 1");
+  CHECK(error_of(w.login("niaj", false, "wrong password")).kind ==
+        auth::ErrorKind::unauthenticated);
+  w.scalar("UPDATE rate_limits SET window_start = now() - interval '1 hour' RETURNING 1");
   w.await(w.accounts.purge_expired());
   CHECK(w.scalar("SELECT count(*) FROM sessions") == "0");
-  CHECK(w.scalar("SELECT count(*) FROM login_failures") == "0");
+  CHECK(w.scalar("SELECT count(*) FROM rate_limits") == "0");
 }
 
 TEST_CASE("a full hash queue refuses at once with Overloaded", "[pg][accounts][hash_pool]") {
@@ -578,8 +586,8 @@ TEST_CASE("a new session commits without waiting for the WAL flush unless sessio
   // that is for its commit.
   auto commit_mode = [&](bool durable, char fill) {
     pqxx::work tx(c);
-    tx.exec_prepared(std::string(db::sql::kCreateSession.name), std::string(64, fill), user.id,
-                     std::int64_t{60}, std::string("account:dora@example.com"), durable);
+    tx.exec_params(std::string(db::sql::kInsertSession.text), std::string(64, fill), user.id,
+                   std::int64_t{60}, durable);
     std::string mode = tx.exec("SHOW synchronous_commit")[0][0].as<std::string>();
     tx.commit();
     return mode;

@@ -1,0 +1,90 @@
+#include <exception>
+#include <stdexcept>
+#include <utility>
+#include <vector>
+
+#include "auth/account_rows.hpp"
+#include "auth/accounts.hpp"
+#include "auth/validation.hpp"
+#include "db/statements.hpp"
+
+namespace authd::auth {
+namespace {
+
+using detail::params;
+
+// What the login lookup found: the user and its stored hash, if the identifier names one.
+struct LoginLookup {
+  std::optional<User> user;
+  std::string password_hash;
+};
+
+}  // namespace
+
+net::awaitable<Result<LoginResult>> Accounts::login(Credentials credentials) {
+  // Refused by form alone, before any lookup or hash: nothing reaches PostgreSQL altered.
+  if (auto problem = check_login(credentials.identifier)) co_return detail::invalid_field(*problem);
+  if (!utf8_length(credentials.password)) co_return detail::password_not_utf8();
+
+  LoginLookup lookup;
+  {
+    const auto& statement =
+        credentials.by_email ? db::sql::kLoginUserByEmail : db::sql::kLoginUserByUsername;
+    const db::Rows row = co_await requests_.exec(statement, params(credentials.identifier));
+    if (!row.empty()) {
+      lookup.user = detail::user_from(row, 0, 0);
+      lookup.password_hash = row.string(0, 5);
+    }
+  }
+
+  // Counted before the hash, right password or not: of many simultaneous guesses only the
+  // limit's worth is ever checked, and a limited account is no password oracle.
+  const std::string account_key = detail::login_account_key(
+      lookup.user ? std::optional<std::int64_t>(lookup.user->id) : std::nullopt,
+      credentials.identifier);
+  std::vector<LimitKey> keys;
+  keys.push_back({account_key, options_.account});
+  keys.push_back({"login:" + address_key(credentials.client_address), options_.address});
+  const Tally tally = co_await limiter_.count(std::move(keys));
+  if (tally.over()) {
+    // Refused unchecked, so it is given back: a window counts the attempts that were checked
+    // (failed or still running), and a key that is over stays at its limit until the window
+    // ends, so the next attempt is refused too.
+    co_await give_back(tally);
+    ++counters_.limited;
+    co_return detail::too_many_attempts(tally.retry_after());
+  }
+
+  std::optional<PasswordHash> stored;
+  if (lookup.user) stored = parse_phc(lookup.password_hash);
+  PasswordCheck check;
+  std::exception_ptr failure;
+  try {
+    check = co_await verify_attempt(std::move(credentials.password), stored,
+                                    std::move(credentials.client_gone));
+  } catch (const Overloaded&) {
+    ++counters_.overloaded;
+    failure = std::current_exception();
+  } catch (...) {
+    failure = std::current_exception();
+  }
+  if (failure) {
+    // Not checked (queue full, client gone): no verdict, so the attempt is given back.
+    co_await give_back(tally);
+    std::rethrow_exception(failure);
+  }
+
+  if (!check.matched) {
+    ++counters_.bad_credentials;
+    co_return detail::invalid_credentials();
+  }
+  // Proven: the account's failures end and the address gets this attempt back.
+  std::vector<std::string> cleared;
+  cleared.push_back(account_key);
+  co_await limiter_.settle(tally, std::move(cleared));
+  LoginResult result = co_await start_session(*lookup.user, lookup.password_hash, check.upgraded);
+  ++counters_.ok;
+  co_return result;
+}
+
+}  // namespace authd::auth

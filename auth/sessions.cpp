@@ -1,0 +1,71 @@
+#include <stdexcept>
+#include <utility>
+
+#include <pqxx/nontransaction>
+#include <pqxx/transaction>
+
+#include "auth/account_rows.hpp"
+#include "auth/accounts.hpp"
+#include "auth/session_token.hpp"
+#include "db/statements.hpp"
+
+namespace authd::auth {
+
+using detail::name;
+using detail::params;
+
+net::awaitable<LoginResult> Accounts::start_session(const User& user, const std::string& old_hash,
+                                                    const std::optional<std::string>& upgraded) {
+  LoginResult result{user, new_session_token(), {}};
+  const std::string token_hash = *token_hash_hex(result.token);
+  const auto ttl = static_cast<std::int64_t>(options_.session_ttl.count());
+  if (!upgraded) {
+    // One statement, one round trip, on the event loop's own connection: the common case.
+    const db::Rows created = co_await requests_.exec(
+        db::sql::kInsertSession, params(token_hash, std::to_string(user.id), std::to_string(ttl),
+                                        options_.durable_sessions ? "true" : "false"));
+    if (created.size() != 1) throw std::runtime_error("the new session gave no row");
+    result.expires_at = created.string(0, 0);
+    ++counters_.sessions_created;
+    co_return result;
+  }
+  auto create_session = [&](pqxx::connection& c) {
+    // The hash upgrade shares the transaction: it commits as the server is configured.
+    pqxx::work tx(c);
+    std::string expires_at = tx.exec_params1(std::string(db::sql::kInsertSession.text), token_hash,
+                                             user.id, ttl, true)[0]
+                                 .as<std::string>();
+    // Only if the hash is still the one verified: a concurrent password change wins.
+    tx.exec_prepared(name(db::sql::kUpgradeHash), user.id, *upgraded, old_hash);
+    tx.commit();
+    return expires_at;
+  };
+  result.expires_at = co_await db_.run(std::move(create_session));
+  ++counters_.sessions_created;
+  co_return result;
+}
+
+net::awaitable<std::optional<Session>> Accounts::authenticate(std::string_view token) {
+  auto token_hash = token_hash_hex(token);
+  if (!token_hash) co_return std::nullopt;
+  const db::Rows rows = co_await requests_.exec(db::sql::kSessionUser, params(*token_hash));
+  if (rows.empty()) co_return std::nullopt;
+  co_return Session{detail::user_from(rows, 0), rows.string(0, 5), *token_hash};
+}
+
+net::awaitable<bool> Accounts::logout(std::string_view token) {
+  auto token_hash = token_hash_hex(token);
+  if (!token_hash) co_return false;
+  const db::Rows ended = co_await requests_.exec(db::sql::kDeleteSession, params(*token_hash));
+  co_return !ended.empty();
+}
+
+net::awaitable<void> Accounts::logout_all(std::int64_t user_id) {
+  auto query = [user_id](pqxx::connection& c) {
+    pqxx::nontransaction tx(c);
+    tx.exec_prepared(name(db::sql::kDeleteUserSessions), user_id);
+  };
+  co_await db_.run(std::move(query));
+}
+
+}  // namespace authd::auth
