@@ -152,9 +152,11 @@ class Accounts {
   // Limiter::settle for an attempt that got no verdict: best effort, a failure is ignored (the
   // window then keeps the attempt, which errs on the safe side).
   net::awaitable<void> give_back(const Tally& tally);
-  // A new session for a proven user, committing the hash upgrade with it when there is one.
+  // A new session for a proven user, committing the hash upgrade with it when there is one, and
+  // settling the login's count: the cleared key's window ends, the others get their attempt back.
   net::awaitable<LoginResult> start_session(const User& user, const std::string& old_hash,
-                                            const std::optional<std::string>& upgraded);
+                                            const std::optional<std::string>& upgraded,
+                                            const Tally& tally, const std::string& cleared);
 
   db::DbExecutor& db_;
   db::AsyncDb& requests_;

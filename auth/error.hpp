@@ -15,7 +15,7 @@ enum class ErrorKind {
   forbidden,        // known, but not allowed (disabled account, not an admin)
   limited,          // a limit was reached: retry_after says when to try again
   not_found,
-  not_configured,   // a feature whose settings are missing
+  not_configured,  // a feature whose settings are missing
 };
 
 // A refusal caused by the request itself: code is the API's error code, detail a sentence safe

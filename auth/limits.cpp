@@ -97,6 +97,34 @@ net::awaitable<Tally> Limiter::count(std::vector<LimitKey> keys) {
   co_return tally;
 }
 
+net::awaitable<Limiter::LoginCount> Limiter::count_login(const db::sql::Statement& statement,
+                                                         std::string identifier, RateLimit account,
+                                                         LimitKey address) {
+  std::vector<std::string> parameters;
+  parameters.reserve(5);
+  std::string lowered = ascii_lower(identifier);
+  parameters.push_back(std::move(identifier));
+  parameters.push_back(
+      std::move(lowered));  // the SQL makes it 'login:name:<it>' when nobody has it
+  parameters.push_back(address.key);
+  parameters.push_back(std::to_string(std::max<std::int64_t>(account.window.count(), 1)));
+  parameters.push_back(std::to_string(std::max<std::int64_t>(address.limit.window.count(), 1)));
+  LoginCount out;
+  out.rows = co_await db_.exec(statement, std::move(parameters));
+  if (out.rows.size() != 2) throw std::runtime_error("the login count gave no two rows");
+  for (int row = 0; row < 2; ++row) {
+    LimitCount c;
+    c.key = out.rows.string(row, 0);
+    c.attempts = out.rows.integer(row, 1);
+    c.window_start_us = out.rows.integer(row, 2);
+    c.retry_after = std::max<std::int64_t>(out.rows.integer(row, 3), 1);
+    const auto& limit = c.key == address.key ? address.limit : account;
+    c.over = c.attempts > static_cast<std::int64_t>(limit.count);
+    out.tally.counts.push_back(std::move(c));
+  }
+  co_return out;
+}
+
 net::awaitable<void> Limiter::settle(const Tally& tally, std::vector<std::string> cleared) {
   std::vector<std::string> refunded;
   std::vector<std::int64_t> starts;

@@ -60,6 +60,17 @@ class Limiter {
   // Counts one attempt against each key (duplicates counted once). Throws like AsyncDb::exec.
   net::awaitable<Tally> count(std::vector<LimitKey> keys);
 
+  // A login's count and lookup in one round trip (statement: kLoginCountBy*): the account key
+  // is the user the identifier names, known only inside PostgreSQL. rows has one row per key:
+  // key, attempts, window start (µs), retry after, then the user's columns and stored hash.
+  struct LoginCount {
+    Tally tally;
+    db::Rows rows{nullptr};
+  };
+  net::awaitable<LoginCount> count_login(const db::sql::Statement& statement,
+                                         std::string identifier, RateLimit account,
+                                         LimitKey address);
+
   // Removes the windows of the cleared keys and gives back the attempt counted in the other
   // keys of tally (only in the window it was counted in).
   net::awaitable<void> settle(const Tally& tally, std::vector<std::string> cleared = {});

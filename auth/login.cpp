@@ -26,26 +26,24 @@ net::awaitable<Result<LoginResult>> Accounts::login(Credentials credentials) {
   if (auto problem = check_login(credentials.identifier)) co_return detail::invalid_field(*problem);
   if (!utf8_length(credentials.password)) co_return detail::password_not_utf8();
 
+  // The lookup and the count in one round trip, before the hash, right password or not: of
+  // many simultaneous guesses only the limit's worth is ever checked, and a limited account is no
+  // password oracle.
+  const auto& statement =
+      credentials.by_email ? db::sql::kLoginCountByEmail : db::sql::kLoginCountByUsername;
+  // Named first: GCC 12 destroys a braced temporary coroutine argument twice.
+  LimitKey address{"login:" + address_key(credentials.client_address), options_.address};
+  auto counted = co_await limiter_.count_login(statement, credentials.identifier,
+                                               options_.account, std::move(address));
+  const Tally tally = std::move(counted.tally);
   LoginLookup lookup;
-  {
-    const auto& statement =
-        credentials.by_email ? db::sql::kLoginUserByEmail : db::sql::kLoginUserByUsername;
-    const db::Rows row = co_await requests_.exec(statement, params(credentials.identifier));
-    if (!row.empty()) {
-      lookup.user = detail::user_from(row, 0, 0);
-      lookup.password_hash = row.string(0, 5);
-    }
+  if (!counted.rows.is_null(0, 4)) {
+    lookup.user = detail::user_from(counted.rows, 0, 4);
+    lookup.password_hash = counted.rows.string(0, 9);
   }
-
-  // Counted before the hash, right password or not: of many simultaneous guesses only the
-  // limit's worth is ever checked, and a limited account is no password oracle.
   const std::string account_key = detail::login_account_key(
       lookup.user ? std::optional<std::int64_t>(lookup.user->id) : std::nullopt,
       credentials.identifier);
-  std::vector<LimitKey> keys;
-  keys.push_back({account_key, options_.account});
-  keys.push_back({"login:" + address_key(credentials.client_address), options_.address});
-  const Tally tally = co_await limiter_.count(std::move(keys));
   if (tally.over()) {
     // Refused unchecked, so it is given back: a window counts the attempts that were checked
     // (failed or still running), and a key that is over stays at its limit until the window
@@ -78,11 +76,10 @@ net::awaitable<Result<LoginResult>> Accounts::login(Credentials credentials) {
     ++counters_.bad_credentials;
     co_return detail::invalid_credentials();
   }
-  // Proven: the account's failures end and the address gets this attempt back.
-  std::vector<std::string> cleared;
-  cleared.push_back(account_key);
-  co_await limiter_.settle(tally, std::move(cleared));
-  LoginResult result = co_await start_session(*lookup.user, lookup.password_hash, check.upgraded);
+  // Proven: the account's failures end and the address gets this attempt back, with the new
+  // session.
+  LoginResult result = co_await start_session(*lookup.user, lookup.password_hash, check.upgraded,
+                                              tally, account_key);
   ++counters_.ok;
   co_return result;
 }

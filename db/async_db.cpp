@@ -347,9 +347,21 @@ void AsyncDb::stop() {
 
 const std::vector<const sql::Statement*>& AsyncDb::async_statements() {
   static const std::vector<const sql::Statement*> statements = {
-      &sql::kPing,          &sql::kInsertUser,      &sql::kFindClash,
-      &sql::kLoginByEmail,  &sql::kLoginByUsername, &sql::kRecordLoginFailure,
-      &sql::kCreateSession, &sql::kSessionUser,     &sql::kDeleteSession,
+      &sql::kPing,
+      &sql::kInsertUser,
+      &sql::kFindClash,
+      &sql::kLoginByEmail,
+      &sql::kLoginByUsername,
+      &sql::kRecordLoginFailure,
+      &sql::kCreateSession,
+      &sql::kSessionUser,
+      &sql::kDeleteSession,
+      &sql::kLimitCount,
+      &sql::kLimitSettle,
+      &sql::kLoginCountByEmail,
+      &sql::kLoginCountByUsername,
+      &sql::kInsertSessionSettled,
+      &sql::kInsertSession,
   };
   return statements;
 }

@@ -219,6 +219,46 @@ inline constexpr Statement kInsertSession{
     "THEN current_setting('synchronous_commit') ELSE 'off' END, true)) AS durability "
     "RETURNING " AUTHD_SQL_RFC3339("expires_at")};
 
+
+// A login's lookup and its count in one round trip. The account key is the user the identifier
+// names ('login:user:<id>'), else the identifier as given, lower-cased ($2); the address key is $3.
+// Counted as kLimitCount counts, keys in sorted order so concurrent counts never deadlock; every
+// row also carries the user (NULLs when the identifier names nobody).
+#define AUTHD_SQL_LOGIN_COUNT(condition)                                                         \
+  "WITH u AS (SELECT * FROM users WHERE " condition "), "                                        \
+  "k AS (SELECT key, window_seconds FROM (VALUES (coalesce('login:user:' || (SELECT id FROM u), " \
+  "'login:name:' || $2), $4::integer), ($3, $5::integer)) AS v(key, window_seconds) "            \
+  "ORDER BY key), "                                                                              \
+  "counted AS (INSERT INTO rate_limits AS r (key, window_start, attempts, window_seconds) "      \
+  "SELECT key, now(), 1, window_seconds FROM k ON CONFLICT (key) DO UPDATE SET "                \
+  "attempts = CASE WHEN r.window_start + make_interval(secs => r.window_seconds) <= now() "      \
+  "THEN 1 ELSE r.attempts + 1 END, "                                                             \
+  "window_start = CASE WHEN r.window_start + make_interval(secs => r.window_seconds) <= now() "  \
+  "THEN now() ELSE r.window_start END, "                                                         \
+  "window_seconds = excluded.window_seconds "                                                    \
+  "RETURNING r.key, r.attempts, (extract(epoch FROM r.window_start) * 1000000)::bigint AS us, "  \
+  "greatest(ceil(extract(epoch FROM r.window_start + make_interval(secs => r.window_seconds) "   \
+  "- now())), 1)::bigint AS retry) "                                                             \
+  "SELECT c.key, c.attempts, c.us, c.retry, " AUTHD_SQL_USER_COLUMNS("u") ", u.password_hash "   \
+  "FROM counted c LEFT JOIN u ON true"
+inline constexpr Statement kLoginCountByEmail{"login_count_by_email",
+                                              AUTHD_SQL_LOGIN_COUNT("lower(email) = lower($1)")};
+inline constexpr Statement kLoginCountByUsername{
+    "login_count_by_username", AUTHD_SQL_LOGIN_COUNT("lower(username) = lower($1)")};
+
+// A proven login's session, settling its limiter windows in the same statement: the account's
+// window ($5) ends, the address's attempt ($6, in the window starting at $7 µs) is given back.
+inline constexpr Statement kInsertSessionSettled{
+    "insert_session_settled",
+    "WITH cleared AS (DELETE FROM rate_limits WHERE key = $5), "
+    "refunded AS (UPDATE rate_limits r SET attempts = r.attempts - 1 WHERE r.key = $6 "
+    "AND r.attempts > 0 AND (extract(epoch FROM r.window_start) * 1000000)::bigint = $7::bigint) "
+    "INSERT INTO sessions (token_hash, user_id, expires_at) "
+    "SELECT decode($1, 'hex'), $2, now() + make_interval(secs => $3) "
+    "FROM (SELECT set_config('synchronous_commit', CASE WHEN $4::boolean "
+    "THEN current_setting('synchronous_commit') ELSE 'off' END, true)) AS durability "
+    "RETURNING " AUTHD_SQL_RFC3339("expires_at")};
+
 }  // namespace authd::db::sql
 
 namespace authd::db {
