@@ -88,6 +88,24 @@ Result<User> insert_user_blocking(pqxx::connection& connection, const SignupRequ
   throw std::runtime_error("could not insert the user: a unique index kept refusing it");
 }
 
+// A sign-up whose insert may or may not have committed (the connection broke after sending
+// it): its own row, the same username, email and the very hash it wrote, answers it; without
+// that row it is 503, never a 409 for the row it may have made itself.
+net::awaitable<User> confirm_signup(db::AsyncDb& database, const SignupRequest& request,
+                                    const std::string& password_hash) {
+  const db::Rows found = co_await database.exec(
+      db::sql::kConfirmUser, params(request.username, request.email, password_hash));
+  if (found.empty()) throw db::DatabaseUnavailable("the sign-up's insert did not commit");
+  co_return user_from(found, 0);
+}
+
+// The same for a new session: its token hash is in the table, or the login is 503.
+net::awaitable<db::Rows> confirm_session(db::AsyncDb& database, const std::string& token_hash) {
+  db::Rows found = co_await database.exec(db::sql::kConfirmSession, params(token_hash));
+  if (found.empty()) throw db::DatabaseUnavailable("the new session did not commit");
+  co_return found;
+}
+
 // What the one-round-trip login lookup found.
 struct LoginLookup {
   std::optional<std::int64_t> retry_after;  // set when a limit is reached
@@ -126,9 +144,16 @@ net::awaitable<Result<User>> Accounts::signup(SignupRequest request) {
 net::awaitable<Result<User>> Accounts::insert_user(const SignupRequest& request,
                                                     const std::string& password_hash) {
   for (int attempt = 0; attempt < kInsertAttempts; ++attempt) {
-    const db::Rows inserted = co_await requests_.exec(
-        db::sql::kInsertUser,
-        params(request.username, request.email, password_hash, std::string(kUserRole)));
+    db::Rows inserted{nullptr};
+    bool unknown = false;
+    try {
+      inserted = co_await requests_.exec(
+          db::sql::kInsertUser,
+          params(request.username, request.email, password_hash, std::string(kUserRole)));
+    } catch (const db::OutcomeUnknown&) {
+      unknown = true;  // (no co_await inside a handler)
+    }
+    if (unknown) co_return co_await confirm_signup(requests_, request, password_hash);
     if (!inserted.empty()) co_return user_from(inserted, 0);
     // Each statement sees what committed before it started, the competing insert included.
     const db::Rows clash =
@@ -208,10 +233,17 @@ net::awaitable<Result<LoginResult>> Accounts::login(Credentials credentials) {
   const auto ttl = static_cast<std::int64_t>(options_.session_ttl.count());
   if (!check.upgraded) {
     // One statement, one round trip, on the event loop's own connection: the common case.
-    const db::Rows created = co_await requests_.exec(
-        db::sql::kCreateSession,
-        params(token_hash, std::to_string(result.user.id), std::to_string(ttl), account_key,
-               options_.durable_sessions ? "true" : "false"));
+    db::Rows created{nullptr};
+    bool unknown = false;
+    try {
+      created = co_await requests_.exec(
+          db::sql::kCreateSession,
+          params(token_hash, std::to_string(result.user.id), std::to_string(ttl), account_key,
+                 options_.durable_sessions ? "true" : "false"));
+    } catch (const db::OutcomeUnknown&) {
+      unknown = true;
+    }
+    if (unknown) created = co_await confirm_session(requests_, token_hash);
     if (created.size() != 1) throw std::runtime_error("the new session gave no row");
     result.expires_at = created.string(0, 0);
     ++counters_.sessions_created;

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <string_view>
+#include <vector>
 
 #include <pqxx/connection>
 
@@ -8,13 +9,27 @@
 // request path are prepared on each pooled connection under their constant's name.
 namespace authd::db::sql {
 
+// Where a statement may run: on the event loops' nonblocking connections (AsyncDb, which
+// prepares them on each connection and refuses the others), on the DB threads' libpqxx
+// connections (and the backup's own), or on both.
+enum class Path { loop, worker, both };
+
 struct Statement {
   std::string_view name;
   std::string_view text;
   // Changes nothing: on the event loops' connections it may use the one kept free of writes,
-  // so a session check never waits behind commits.
+  // so a session check never waits behind commits; and it may be tried again on a fresh
+  // connection when its own broke.
   bool read_only = false;
+  Path path = Path::worker;
+
+  bool on_loop() const { return path != Path::worker; }
+  bool on_worker() const { return path != Path::loop; }
 };
+
+// Every statement above and below, once: AsyncDb prepares those that may run on the loop,
+// prepare_statements() those that may run on a DB thread.
+const std::vector<const Statement*>& all_statements();
 
 // RFC 3339 UTC text of a timestamptz column, so no time zone conversion happens in C++.
 #define AUTHD_SQL_RFC3339(col) \
@@ -22,7 +37,7 @@ struct Statement {
 
 inline constexpr Statement kSetStatementTimeout{
     "set_statement_timeout", "SELECT set_config('statement_timeout', $1, false)"};
-inline constexpr Statement kPing{"ping", "SELECT 1", true};
+inline constexpr Statement kPing{"ping", "SELECT 1", true, Path::both};
 
 inline constexpr Statement kAdvisoryLock{"advisory_lock", "SELECT pg_advisory_lock($1)"};
 inline constexpr Statement kTryAdvisoryLock{"try_advisory_lock", "SELECT pg_try_advisory_lock($1)"};
@@ -43,13 +58,20 @@ inline constexpr Statement kRecordMigration{
 inline constexpr Statement kInsertUser{
     "insert_user",
     "INSERT INTO users (username, email, password_hash, role) VALUES ($1, $2, $3, $4) "
-    "ON CONFLICT DO NOTHING RETURNING " AUTHD_SQL_USER_COLUMNS("users")};
+    "ON CONFLICT DO NOTHING RETURNING " AUTHD_SQL_USER_COLUMNS("users"),
+    false, Path::both};
+// A sign-up whose insert has an unknown outcome: the row it would have written, exactly.
+inline constexpr Statement kConfirmUser{
+    "confirm_user",
+    "SELECT " AUTHD_SQL_USER_COLUMNS("users") " FROM users "
+    "WHERE username = $1 AND email = $2 AND password_hash = $3",
+    true, Path::loop};
 inline constexpr Statement kFindClash{
     "find_clash",
     "SELECT lower(username) = lower($1) FROM users "
     "WHERE lower(username) = lower($1) OR lower(email) = lower($2) "
     "ORDER BY lower(username) = lower($1) DESC LIMIT 1",
-    true};
+    true, Path::both};
 
 // One round trip for a login: the limit windows of the account and the address, and the user.
 #define AUTHD_SQL_LOGIN_LOOKUP(condition) \
@@ -63,10 +85,10 @@ inline constexpr Statement kFindClash{
       "u") ", u.password_hash "                                                                   \
            "FROM (SELECT 1) AS one LEFT JOIN users u ON " condition
 
-inline constexpr Statement kLoginByEmail{"login_by_email",
-                                         AUTHD_SQL_LOGIN_LOOKUP("lower(u.email) = $1"), true};
-inline constexpr Statement kLoginByUsername{"login_by_username",
-                                            AUTHD_SQL_LOGIN_LOOKUP("lower(u.username) = $1"), true};
+inline constexpr Statement kLoginByEmail{
+    "login_by_email", AUTHD_SQL_LOGIN_LOOKUP("lower(u.email) = $1"), true, Path::both};
+inline constexpr Statement kLoginByUsername{
+    "login_by_username", AUTHD_SQL_LOGIN_LOOKUP("lower(u.username) = $1"), true, Path::both};
 
 inline constexpr Statement kRecordLoginFailure{
     "record_login_failure",
@@ -76,7 +98,8 @@ inline constexpr Statement kRecordLoginFailure{
     "THEN 1 ELSE f.failures + 1 END, "
     "window_start = CASE WHEN f.window_start + make_interval(secs => excluded.window_seconds) <= "
     "now() THEN now() ELSE f.window_start END, "
-    "window_seconds = excluded.window_seconds"};
+    "window_seconds = excluded.window_seconds",
+    false, Path::both};
 inline constexpr Statement kPurgeLoginFailures{"purge_login_failures",
                                                "DELETE FROM login_failures WHERE window_start + "
                                                "make_interval(secs => window_seconds) < now()"};
@@ -91,17 +114,23 @@ inline constexpr Statement kCreateSession{
     "SELECT decode($1, 'hex'), $2, now() + make_interval(secs => $3) "
     "FROM (SELECT set_config('synchronous_commit', CASE WHEN $5::boolean "
     "THEN current_setting('synchronous_commit') ELSE 'off' END, true)) AS durability "
-    "RETURNING " AUTHD_SQL_RFC3339("expires_at")};
+    "RETURNING " AUTHD_SQL_RFC3339("expires_at"),
+    false, Path::both};
+// A new session whose insert has an unknown outcome: is it there?
+inline constexpr Statement kConfirmSession{
+    "confirm_session",
+    "SELECT " AUTHD_SQL_RFC3339("expires_at") " FROM sessions WHERE token_hash = decode($1, 'hex')",
+    true, Path::loop};
 inline constexpr Statement kUpgradeHash{
     "upgrade_hash", "UPDATE users SET password_hash = $2 WHERE id = $1 AND password_hash = $3"};
 
 inline constexpr Statement kSessionUser{"session_user",
     "SELECT " AUTHD_SQL_USER_COLUMNS("u") ", " AUTHD_SQL_RFC3339("s.expires_at") " "
     "FROM sessions s JOIN users u ON u.id = s.user_id "
-    "WHERE s.token_hash = decode($1, 'hex') AND s.expires_at > now()", true};
+    "WHERE s.token_hash = decode($1, 'hex') AND s.expires_at > now()", true, Path::both};
 inline constexpr Statement kDeleteSession{
-    "delete_session",
-    "DELETE FROM sessions WHERE token_hash = decode($1, 'hex') RETURNING user_id"};
+    "delete_session", "DELETE FROM sessions WHERE token_hash = decode($1, 'hex') RETURNING user_id",
+    false, Path::both};
 inline constexpr Statement kDeleteUserSessions{"delete_user_sessions",
                                                "DELETE FROM sessions WHERE user_id = $1"};
 inline constexpr Statement kPurgeSessions{"purge_sessions",
@@ -133,6 +162,10 @@ inline constexpr Statement kLatestBackup{
     "latest_backup", "SELECT " AUTHD_SQL_BACKUP_COLUMNS " FROM backups ORDER BY id DESC LIMIT 1"};
 inline constexpr Statement kBackupById{
     "backup_by_id", "SELECT " AUTHD_SQL_BACKUP_COLUMNS " FROM backups WHERE id = $1"};
+// Retention: the backups beyond the $1 newest, and removing one's row once its file is gone.
+inline constexpr Statement kBackupsBeyond{
+    "backups_beyond", "SELECT id, file FROM backups ORDER BY id DESC OFFSET $1"};
+inline constexpr Statement kDeleteBackup{"delete_backup", "DELETE FROM backups WHERE id = $1"};
 
 inline constexpr Statement kBeginSnapshot{"begin_snapshot",
                                           "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"};

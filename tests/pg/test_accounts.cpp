@@ -112,7 +112,7 @@ const auth::Error& error_of(const auth::Result<T>& outcome) {
 template <class T>
 const T& value_of(const auth::Result<T>& outcome) {
   if (const auto* error = std::get_if<auth::Error>(&outcome)) {
-    FAIL_CHECK("unexpected " << error->status << " " << error->code);
+    FAIL_CHECK("unexpected " << error->code);
   }
   REQUIRE(std::holds_alternative<T>(outcome));
   return std::get<T>(outcome);
