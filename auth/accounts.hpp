@@ -152,6 +152,8 @@ class Accounts {
   // Limiter::settle for an attempt that got no verdict: best effort, a failure is ignored (the
   // window then keeps the attempt, which errs on the safe side).
   net::awaitable<void> give_back(const Tally& tally);
+  // A session insert whose outcome is unknown: its row, or DatabaseUnavailable (503).
+  net::awaitable<db::Rows> confirm_session(const std::string& token_hash);
   // A new session for a proven user, committing the hash upgrade with it when there is one, and
   // settling the login's count: the cleared key's window ends, the others get their attempt back.
   net::awaitable<LoginResult> start_session(const User& user, const std::string& old_hash,

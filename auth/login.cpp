@@ -33,8 +33,8 @@ net::awaitable<Result<LoginResult>> Accounts::login(Credentials credentials) {
       credentials.by_email ? db::sql::kLoginCountByEmail : db::sql::kLoginCountByUsername;
   // Named first: GCC 12 destroys a braced temporary coroutine argument twice.
   LimitKey address{"login:" + address_key(credentials.client_address), options_.address};
-  auto counted = co_await limiter_.count_login(statement, credentials.identifier,
-                                               options_.account, std::move(address));
+  auto counted = co_await limiter_.count_login(statement, credentials.identifier, options_.account,
+                                               std::move(address));
   const Tally tally = std::move(counted.tally);
   LoginLookup lookup;
   if (!counted.rows.is_null(0, 4)) {

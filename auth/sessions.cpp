@@ -14,6 +14,12 @@ namespace authd::auth {
 using detail::name;
 using detail::params;
 
+net::awaitable<db::Rows> Accounts::confirm_session(const std::string& token_hash) {
+  db::Rows found = co_await requests_.exec(db::sql::kConfirmSession, params(token_hash));
+  if (found.empty()) throw db::DatabaseUnavailable("the new session did not commit");
+  co_return found;
+}
+
 net::awaitable<LoginResult> Accounts::start_session(const User& user, const std::string& old_hash,
                                                     const std::optional<std::string>& upgraded,
                                                     const Tally& tally,
@@ -28,11 +34,19 @@ net::awaitable<LoginResult> Accounts::start_session(const User& user, const std:
   }
   if (!upgraded && tally.counts.size() == 2 && refund != nullptr) {
     // One statement, one round trip, on the event loop's own connection: the common case.
-    const db::Rows created =
-        co_await requests_.exec(db::sql::kInsertSessionSettled,
-                                params(token_hash, std::to_string(user.id), std::to_string(ttl),
-                                       options_.durable_sessions ? "true" : "false", cleared,
-                                       refund->key, std::to_string(refund->window_start_us)));
+    db::Rows created{nullptr};
+    bool unknown = false;
+    try {
+      created =
+          co_await requests_.exec(db::sql::kInsertSessionSettled,
+                                  params(token_hash, std::to_string(user.id), std::to_string(ttl),
+                                         options_.durable_sessions ? "true" : "false", cleared,
+                                         refund->key, std::to_string(refund->window_start_us)));
+    } catch (const db::OutcomeUnknown&) {
+      unknown = true;  // (no co_await inside a handler)
+    }
+    // Whether the session was stored is looked up, not guessed: there, it is this login's.
+    if (unknown) created = co_await confirm_session(token_hash);
     if (created.size() != 1) throw std::runtime_error("the new session gave no row");
     result.expires_at = created.string(0, 0);
     ++counters_.sessions_created;
@@ -42,9 +56,16 @@ net::awaitable<LoginResult> Accounts::start_session(const User& user, const std:
   cleared_keys.push_back(cleared);
   co_await limiter_.settle(tally, std::move(cleared_keys));
   if (!upgraded) {
-    const db::Rows created = co_await requests_.exec(
-        db::sql::kInsertSession, params(token_hash, std::to_string(user.id), std::to_string(ttl),
-                                        options_.durable_sessions ? "true" : "false"));
+    db::Rows created{nullptr};
+    bool unknown = false;
+    try {
+      created = co_await requests_.exec(
+          db::sql::kInsertSession, params(token_hash, std::to_string(user.id), std::to_string(ttl),
+                                          options_.durable_sessions ? "true" : "false"));
+    } catch (const db::OutcomeUnknown&) {
+      unknown = true;
+    }
+    if (unknown) created = co_await confirm_session(token_hash);
     if (created.size() != 1) throw std::runtime_error("the new session gave no row");
     result.expires_at = created.string(0, 0);
     ++counters_.sessions_created;

@@ -99,9 +99,23 @@ net::awaitable<Result<User>> Accounts::signup(SignupRequest request) {
 net::awaitable<Result<User>> Accounts::insert_user(const SignupRequest& request,
                                                    const std::string& password_hash) {
   for (int attempt = 0; attempt < kInsertAttempts; ++attempt) {
-    const db::Rows inserted = co_await requests_.exec(
-        db::sql::kInsertUser,
-        params(request.username, request.email, password_hash, std::string(detail::kUserRole)));
+    db::Rows inserted{nullptr};
+    bool unknown = false;
+    try {
+      inserted = co_await requests_.exec(
+          db::sql::kInsertUser,
+          params(request.username, request.email, password_hash, std::string(detail::kUserRole)));
+    } catch (const db::OutcomeUnknown&) {
+      unknown = true;  // (no co_await inside a handler)
+    }
+    if (unknown) {
+      // The insert may or may not have committed: its own row (same username, email and the very
+      // hash it wrote) answers it; without that row it is 503, never a 409 for its own row.
+      const db::Rows found = co_await requests_.exec(
+          db::sql::kConfirmUser, params(request.username, request.email, password_hash));
+      if (found.empty()) throw db::DatabaseUnavailable("the sign-up's insert did not commit");
+      co_return user_from(found, 0);
+    }
     if (!inserted.empty()) co_return user_from(inserted, 0);
     // Each statement sees what committed before it started, the competing insert included.
     const db::Rows clash =

@@ -1,24 +1,33 @@
 #include "backup/backups.hpp"
 
 #include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <ctime>
 #include <filesystem>
 #include <memory>
 #include <random>
+#include <utility>
+#include <vector>
 
 #include <libpq-fe.h>
 #include <openssl/evp.h>
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
+#include <pqxx/except>
 #include <pqxx/nontransaction>
 #include <pqxx/result>
 
+#include "db/cancel.hpp"
+#include "db/conninfo.hpp"
 #include "db/statements.hpp"
 
 namespace authd::backup {
@@ -89,6 +98,102 @@ void fsync_path(const std::string& path, int flags) {
   if (rc != 0) throw std::runtime_error("backup: fsync failed");
 }
 
+using Clock = std::chrono::steady_clock;
+
+// The backup directory, made 0700 when it does not exist (its parents as the umask says).
+void ensure_directory(const std::string& dir) {
+  const std::filesystem::path path(dir);
+  if (std::filesystem::is_directory(path)) return;
+  if (path.has_parent_path() && !path.parent_path().empty()) {
+    std::filesystem::create_directories(path.parent_path());
+  }
+  if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
+    throw std::runtime_error("backup: cannot create the backup directory");
+  }
+}
+
+// A new file only: never an existing one, never through a symbolic link, readable by the owner
+// alone whatever the umask.
+int create_private_file(const std::string& path) {
+  const int fd =
+      ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, S_IRUSR | S_IWUSR);
+  if (fd < 0) throw std::runtime_error("backup: cannot create a file in the backup directory");
+  if (::fchmod(fd, S_IRUSR | S_IWUSR) != 0) {
+    ::close(fd);
+    ::unlink(path.c_str());
+    throw std::runtime_error("backup: cannot set the file's mode");
+  }
+  return fd;
+}
+
+// Moves the finished file to its name, never replacing anything there (a file, or a link
+// someone planted): rename(2) would replace it.
+void publish(const std::string& from, const std::string& to) {
+  if (::renameat2(AT_FDCWD, from.c_str(), AT_FDCWD, to.c_str(), RENAME_NOREPLACE) == 0) return;
+  if (errno == EINVAL || errno == ENOSYS) {  // a file system without RENAME_NOREPLACE
+    if (::link(from.c_str(), to.c_str()) == 0) {
+      ::unlink(from.c_str());
+      return;
+    }
+  }
+  throw std::runtime_error("backup: cannot move the file into place");
+}
+
+// A name this service wrote: nothing that reaches outside the directory or names a temporary.
+bool plain_file_name(const std::string& name) {
+  return !name.empty() && name.front() != '.' && name.find('/') == std::string::npos;
+}
+
+[[noreturn]] void give_up(PGconn* conn) {
+  db::cancel_in_background(conn);
+  throw BackupTimedOut("backup: ran past AUTHD_BACKUP_TIMEOUT and was cancelled");
+}
+
+// Waits until the socket can be read (or written), or gives up at the deadline.
+void wait_socket(PGconn* conn, bool write, Clock::time_point deadline) {
+  for (;;) {
+    const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now());
+    if (left.count() <= 0) give_up(conn);
+    pollfd look{PQsocket(conn), static_cast<short>(write ? POLLOUT : POLLIN), 0};
+    const int ready =
+        ::poll(&look, 1, static_cast<int>(std::min<std::int64_t>(left.count(), 60'000)));
+    if (ready > 0) return;
+    if (ready < 0 && errno != EINTR) throw db::DatabaseUnavailable("backup: poll failed");
+  }
+}
+
+// Waits until libpq has a whole result to give (or the COPY data asked for).
+void await_input(PGconn* conn, Clock::time_point deadline) {
+  wait_socket(conn, false, deadline);
+  if (PQconsumeInput(conn) == 0) {
+    throw db::DatabaseUnavailable("backup: lost the connection to PostgreSQL");
+  }
+}
+
+// Sends one query on the nonblocking connection and returns its first result.
+PgResult query(PGconn* conn, std::string_view text, Clock::time_point deadline) {
+  if (PQsendQuery(conn, std::string(text).c_str()) == 0) {
+    throw db::DatabaseUnavailable("backup: lost the connection to PostgreSQL");
+  }
+  for (;;) {
+    const int flushed = PQflush(conn);
+    if (flushed == 0) break;
+    if (flushed < 0) throw db::DatabaseUnavailable("backup: lost the connection to PostgreSQL");
+    wait_socket(conn, true, deadline);
+  }
+  while (PQisBusy(conn) != 0) await_input(conn, deadline);
+  return PgResult(PQgetResult(conn));
+}
+
+// Reads what remains of a statement's results, so the next one may be sent.
+void finish_results(PGconn* conn, Clock::time_point deadline) {
+  for (;;) {
+    while (PQisBusy(conn) != 0) await_input(conn, deadline);
+    PgResult rest(PQgetResult(conn));
+    if (!rest) return;
+  }
+}
+
 std::string file_name() {
   const std::time_t now = std::time(nullptr);
   std::tm utc{};
@@ -125,8 +230,13 @@ std::string to_json(const BackupInfo& info) {
                                                     {"duration_ms", info.duration_ms}});
 }
 
-BackupService::BackupService(std::string database_url, std::string backup_dir)
-    : database_url_(std::move(database_url)), backup_dir_(std::move(backup_dir)) {}
+BackupService::BackupService(std::string database_url, std::string backup_dir,
+                             BackupOptions options)
+    : database_url_(std::move(database_url)),
+      backup_dir_(std::move(backup_dir)),
+      options_(std::move(options)) {
+  if (options_.timeout.count() <= 0) options_.timeout = std::chrono::seconds(600);
+}
 
 std::string BackupService::path_of(const BackupInfo& info) const {
   return backup_dir_ + "/" + info.file;
@@ -150,7 +260,7 @@ BackupInfo BackupService::create(pqxx::connection& metadata, const ProgressFn& p
   };
   const auto started = std::chrono::steady_clock::now();
   try {
-    BackupInfo written = write_file(progress);
+    BackupInfo written = write_file(progress, started + options_.timeout);
     const std::string path = path_of(written);
     FileGuard remove_unless_recorded(path);
     const auto duration = std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -165,6 +275,8 @@ BackupInfo BackupService::create(pqxx::connection& metadata, const ProgressFn& p
                                           static_cast<std::int64_t>(duration)));
     }
     remove_unless_recorded.release();
+    // Still under the lock: two instances never prune at once.
+    if (options_.keep > 0) remove_beyond_keep(metadata);
     unlock();
     ++made_;
     return recorded;
@@ -175,26 +287,55 @@ BackupInfo BackupService::create(pqxx::connection& metadata, const ProgressFn& p
   }
 }
 
-BackupInfo BackupService::write_file(const ProgressFn& progress) {
-  std::filesystem::create_directories(backup_dir_);
-  PgConn conn(PQconnectdb(database_url_.c_str()));
+void BackupService::remove_beyond_keep(pqxx::connection& metadata) {
+  try {
+    std::vector<std::pair<std::int64_t, std::string>> old;
+    {
+      pqxx::nontransaction tx(metadata);
+      for (const auto& row : tx.exec_params(std::string(sql::kBackupsBeyond.text),
+                                            static_cast<std::int64_t>(options_.keep))) {
+        old.emplace_back(row[0].as<std::int64_t>(), row[1].as<std::string>());
+      }
+    }
+    for (const auto& [id, file] : old) {
+      // File first: a row whose file is gone is reported (410); a file without a row is lost.
+      if (plain_file_name(file) && ::unlink((backup_dir_ + "/" + file).c_str()) != 0 &&
+          errno != ENOENT) {
+        continue;  // kept, row and all, for the next backup to try again
+      }
+      pqxx::nontransaction tx(metadata);
+      tx.exec_params(std::string(sql::kDeleteBackup.text), id);
+    }
+  } catch (const pqxx::failure&) {
+    // The backup itself is written and recorded; the next one removes what is left.
+  }
+}
+
+BackupInfo BackupService::write_file(const ProgressFn& progress, Clock::time_point deadline) {
+  ensure_directory(backup_dir_);
+  PgConn conn(db::connect_with_defaults(database_url_));
   if (!conn || PQstatus(conn.get()) != CONNECTION_OK) {
-    throw std::runtime_error("backup: cannot connect to PostgreSQL");
+    throw db::DatabaseUnavailable("backup: cannot connect to PostgreSQL");
+  }
+  // Nonblocking, so a COPY that waits (a lock, a silent network) gives up at the deadline.
+  if (PQsetnonblocking(conn.get(), 1) != 0) {
+    throw db::DatabaseUnavailable("backup: cannot set up the connection");
   }
   // One snapshot for the whole COPY.
-  PgResult begin(PQexec(conn.get(), std::string(sql::kBeginSnapshot.text).c_str()));
+  PgResult begin = query(conn.get(), sql::kBeginSnapshot.text, deadline);
   if (PQresultStatus(begin.get()) != PGRES_COMMAND_OK) {
-    throw std::runtime_error("backup: cannot start the snapshot");
+    throw db::DatabaseUnavailable("backup: cannot start the snapshot");
   }
-  PgResult copy(PQexec(conn.get(), std::string(sql::kDumpUsers.text).c_str()));
+  finish_results(conn.get(), deadline);
+  PgResult copy = query(conn.get(), sql::kDumpUsers.text, deadline);
   if (PQresultStatus(copy.get()) != PGRES_COPY_OUT) {
-    throw std::runtime_error("backup: COPY did not start");
+    throw db::DatabaseUnavailable("backup: COPY did not start");
   }
 
-  const std::string name = file_name();
+  const std::string name = options_.file_name ? options_.file_name() : file_name();
+  if (!plain_file_name(name)) throw std::logic_error("backup: not a plain file name");
   const std::string temp = backup_dir_ + "/." + name + ".tmp";
-  const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-  if (fd < 0) throw std::runtime_error("backup: cannot create a file in the backup directory");
+  const int fd = create_private_file(temp);
   FileGuard remove_temp(temp);
   std::unique_ptr<int, void (*)(int*)> close_fd(new int(fd), [](int* f) {
     ::close(*f);
@@ -221,7 +362,11 @@ BackupInfo BackupService::write_file(const ProgressFn& progress) {
   };
   for (;;) {
     char* data = nullptr;
-    const int n = PQgetCopyData(conn.get(), &data, 0);
+    const int n = PQgetCopyData(conn.get(), &data, 1);
+    if (n == 0) {  // nothing whole yet
+      await_input(conn.get(), deadline);
+      continue;
+    }
     if (n > 0) {
       // PostgreSQL sends one CopyData message per CSV line: the header, then one per user.
       chunk.append(data, static_cast<std::size_t>(n));
@@ -240,11 +385,12 @@ BackupInfo BackupService::write_file(const ProgressFn& progress) {
       continue;
     }
     if (n == -1) break;
-    throw std::runtime_error("backup: the COPY stream broke off");
+    throw db::DatabaseUnavailable("backup: the COPY stream broke off");
   }
+  while (PQisBusy(conn.get()) != 0) await_input(conn.get(), deadline);
   PgResult end(PQgetResult(conn.get()));
   if (PQresultStatus(end.get()) != PGRES_COMMAND_OK) {
-    throw std::runtime_error("backup: COPY did not complete");
+    throw db::DatabaseUnavailable("backup: COPY did not complete");
   }
   flush();
   if (::fsync(fd) != 0) throw std::runtime_error("backup: fsync failed");
@@ -254,9 +400,7 @@ BackupInfo BackupService::write_file(const ProgressFn& progress) {
   unsigned int sum_size = 0;
   EVP_DigestFinal_ex(digest.get(), sum, &sum_size);
   const std::string final_path = backup_dir_ + "/" + name;
-  if (::rename(temp.c_str(), final_path.c_str()) != 0) {
-    throw std::runtime_error("backup: cannot move the file into place");
-  }
+  publish(temp, final_path);
   remove_temp.release();
   FileGuard remove_final(final_path);
   fsync_path(backup_dir_, O_RDONLY | O_DIRECTORY);

@@ -1,6 +1,8 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <mutex>
@@ -10,6 +12,8 @@
 #include <vector>
 
 #include <pqxx/connection>
+
+#include "db/errors.hpp"
 
 namespace authd::backup {
 
@@ -40,11 +44,27 @@ class BackupInProgress : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// The backup ran past BackupOptions::timeout: its COPY was cancelled and nothing was left.
+class BackupTimedOut : public db::DatabaseUnavailable {
+ public:
+  using db::DatabaseUnavailable::DatabaseUnavailable;
+};
+
+struct BackupOptions {
+  // Backups kept: after a successful one the oldest beyond this go, file then row (0: all kept).
+  std::size_t keep = 30;
+  // A backup still running after this is cancelled and leaves nothing.
+  std::chrono::seconds timeout{600};
+  // The new file's name; unset: users-<UTC time>-<random>.csv. (Tests choose it.)
+  std::function<std::string()> file_name;
+};
+
 // Writes backups: PostgreSQL produces the CSV with COPY on a connection of the backup's own, and
-// the file appears whole or not at all. Blocking: run it on a thread of its own.
+// the file appears whole or not at all, mode 0600, never through a symbolic link. Blocking: run
+// it on a thread of its own; it gives up at its own deadline.
 class BackupService {
  public:
-  BackupService(std::string database_url, std::string backup_dir);
+  BackupService(std::string database_url, std::string backup_dir, BackupOptions options = {});
 
   // metadata: where the backups row goes (and the lock that keeps instances apart).
   BackupInfo create(pqxx::connection& metadata, const ProgressFn& progress = {});
@@ -58,10 +78,13 @@ class BackupService {
   std::uint64_t failed() const { return failed_.load(); }
 
  private:
-  BackupInfo write_file(const ProgressFn& progress);
+  BackupInfo write_file(const ProgressFn& progress, std::chrono::steady_clock::time_point deadline);
+  // Retention; a failure leaves the rest for the next backup.
+  void remove_beyond_keep(pqxx::connection& metadata);
 
   std::string database_url_;
   std::string backup_dir_;
+  BackupOptions options_;
   std::mutex running_;
   std::atomic<std::uint64_t> made_{0};
   std::atomic<std::uint64_t> failed_{0};

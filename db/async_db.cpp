@@ -23,6 +23,9 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include "db/cancel.hpp"
+#include "db/conninfo.hpp"
+
 namespace authd::db {
 
 void detail::PgConnDeleter::operator()(pg_conn* connection) const {
@@ -71,6 +74,9 @@ using Clock = std::chrono::steady_clock;
 
 // Statements waiting for a connection on one event loop, at most.
 constexpr std::size_t kMaxWaitersPerConnection = 512;
+// After a statement's deadline and its cancel, how long its reply may still take before the
+// connection is given up.
+constexpr std::chrono::milliseconds kCancelGrace{1000};
 
 using detail::PgConnPtr;
 
@@ -84,7 +90,7 @@ bool exec_ok(PGresult* result, ExecStatusType expected) {
 
 // Blocking: runs on the opener thread only. Null when PostgreSQL cannot be reached or refuses.
 PgConnPtr open_blocking(const PoolOptions& options) {
-  PgConnPtr connection(PQconnectdb(options.url.c_str()));
+  PgConnPtr connection(connect_with_defaults(options.url));
   if (!connection || PQstatus(connection.get()) != CONNECTION_OK) return nullptr;
   PQsetNoticeProcessor(connection.get(), ignore_notice, nullptr);
   const std::string timeout = std::to_string(options.statement_timeout.count());
@@ -122,7 +128,7 @@ struct Connection {
 // Waits until the socket can be read (or written). The reactor is edge-triggered and libpq may
 // leave bytes unread in the socket (it reads once per PQconsumeInput), so poll() looks first and
 // the reactor is asked only when nothing is there: whatever arrives after that look is a new
-// edge.
+// edge. False when the wait was cancelled (the deadline) or failed.
 net::awaitable<bool> ready(Connection& connection, bool write) {
   // Under TLS, bytes already decrypted wait inside OpenSSL, where poll() cannot see them.
   if (!write) {
@@ -139,13 +145,59 @@ net::awaitable<bool> ready(Connection& connection, bool write) {
   co_return !error;
 }
 
-enum class Fate { ok, broken, failed };
+// The deadline of one statement: when it passes, the socket's wait is cancelled. Shared with the
+// timer's handler, which may run after the statement is done (then it does nothing).
+struct Watch {
+  net::posix::stream_descriptor* socket = nullptr;
+  bool done = false;
+  bool expired = false;
+};
+
+class Deadline {
+ public:
+  Deadline(Connection& connection, Clock::time_point at)
+      : watch_(std::make_shared<Watch>()), timer_(connection.socket.get_executor()) {
+    watch_->socket = &connection.socket;
+    arm(at);
+  }
+  ~Deadline() {
+    watch_->done = true;
+    timer_.cancel();
+  }
+  Deadline(const Deadline&) = delete;
+  Deadline& operator=(const Deadline&) = delete;
+
+  bool expired() const { return watch_->expired; }
+  // Another deadline, after the first one passed.
+  void arm(Clock::time_point at) {
+    watch_->expired = false;
+    timer_.expires_at(at);
+    timer_.async_wait([watch = watch_](boost::system::error_code ec) {
+      if (ec || watch->done) return;
+      watch->expired = true;
+      watch->socket->cancel();
+    });
+  }
+
+ private:
+  std::shared_ptr<Watch> watch_;
+  net::steady_timer timer_;
+};
+
+// ok: rows. failed: PostgreSQL refused the statement; the connection is fine.
+// unsent: it never fully left (send or flush failed): it did nothing; the connection is gone.
+// broken: sent, then the connection broke before the whole reply: its outcome is unknown.
+// cancelled: past its deadline, cancelled, and the cancel took: it did nothing; connection fine.
+// timed_out: past its deadline, and no reply even after the cancel: outcome unknown, dropped.
+// read_only: the server refused a write as read-only (a standby, or a demoted primary).
+enum class Fate { ok, failed, unsent, broken, cancelled, timed_out, read_only };
 
 struct Run {
   Fate fate = Fate::broken;
   Rows rows{nullptr};
   std::string sqlstate;
   std::string message;
+  bool past_deadline = false;  // unsent because its deadline passed while sending
 };
 
 bool connection_lost(std::string_view sqlstate) {
@@ -153,9 +205,23 @@ bool connection_lost(std::string_view sqlstate) {
   return sqlstate.starts_with("08") || sqlstate.starts_with("57P");
 }
 
+constexpr std::string_view kQueryCanceled = "57014";
+constexpr std::string_view kReadOnlyTransaction = "25006";
+
 net::awaitable<Run> run_statement(Connection& connection, const sql::Statement& statement,
-                                  const std::vector<std::string>& params, bool prepared) {
+                                  const std::vector<std::string>& params, bool prepared,
+                                  Clock::duration timeout) {
   PGconn* pg = connection.pg.get();
+  Run run;
+  run.fate = Fate::unsent;
+  // An idle connection has nothing to say: if it has, it is the server's goodbye (a restart,
+  // pg_terminate_backend), and the statement is better not sent at all.
+  // (The goodbye comes in two reads: its message, then the end of the stream.)
+  for (int look_again = 0; look_again < 4; ++look_again) {
+    pollfd look{PQsocket(pg), POLLIN, 0};
+    if (::poll(&look, 1, 0) == 0) break;
+    if (PQconsumeInput(pg) == 0 || PQstatus(pg) != CONNECTION_OK) co_return run;
+  }
   std::vector<const char*> values;
   values.reserve(params.size());
   for (const auto& param : params) values.push_back(param.c_str());
@@ -164,20 +230,36 @@ net::awaitable<Run> run_statement(Connection& connection, const sql::Statement& 
                                                   values.data(), nullptr, nullptr, 0)
                             : PQsendQueryParams(pg, std::string(statement.text).c_str(), count,
                                                 nullptr, values.data(), nullptr, nullptr, 0);
-  Run run;
   if (sent == 0) co_return run;
+  Deadline deadline(connection, Clock::now() + timeout);
+  // Until the last byte is out the server has no Sync: whatever it got, it commits nothing.
   for (;;) {
     const int flushed = PQflush(pg);
     if (flushed == 0) break;
-    if (flushed < 0 || !co_await ready(connection, true)) co_return run;
+    if (flushed < 0 || !co_await ready(connection, true)) {
+      run.past_deadline = deadline.expired();
+      co_return run;
+    }
   }
+  run.fate = Fate::broken;
+  bool cancelled = false;
   bool have_result = false;
   for (;;) {
     while (PQisBusy(pg) != 0) {
-      if (!co_await ready(connection, false) || PQconsumeInput(pg) == 0) {
-        run.fate = Fate::broken;
+      if (co_await ready(connection, false)) {
+        if (PQconsumeInput(pg) == 0) co_return run;
+        continue;
+      }
+      if (!deadline.expired()) co_return run;
+      if (cancelled) {
+        run.fate = Fate::timed_out;
         co_return run;
       }
+      // Past the deadline: cancel it, and wait a little for its answer, which says whether
+      // it ran (its result) or not (57014), so the connection can stay.
+      cancelled = true;
+      cancel_in_background(pg);
+      deadline.arm(Clock::now() + std::min<Clock::duration>(timeout, kCancelGrace));
     }
     PGresult* result = PQgetResult(pg);
     if (result == nullptr) break;
@@ -196,7 +278,15 @@ net::awaitable<Run> run_statement(Connection& connection, const sql::Statement& 
       const char* primary = PQresultErrorField(result, PG_DIAG_MESSAGE_PRIMARY);
       run.sqlstate = state != nullptr ? state : "";
       run.message = primary != nullptr ? primary : "statement failed";
-      run.fate = connection_lost(run.sqlstate) ? Fate::broken : Fate::failed;
+      if (connection_lost(run.sqlstate)) {
+        run.fate = Fate::broken;
+      } else if (run.sqlstate == kQueryCanceled) {
+        run.fate = Fate::cancelled;  // by our cancel, or by statement_timeout
+      } else if (run.sqlstate == kReadOnlyTransaction) {
+        run.fate = Fate::read_only;
+      } else {
+        run.fate = Fate::failed;
+      }
       PQclear(result);
     } else {
       run.fate = Fate::broken;
@@ -222,6 +312,32 @@ class AsyncDb::Loop : public net::execution_context::service {
     idle_.clear();
   }
 
+  // A connection borrowed for one statement: the destructor gives it back (or drops it when
+  // marked broken), so no exception can keep a place taken.
+  class Lease {
+   public:
+    Lease(Loop& loop, std::unique_ptr<Connection> connection, bool write)
+        : loop_(&loop), connection_(std::move(connection)), write_(write) {}
+    Lease(Lease&& other) noexcept
+        : loop_(other.loop_),
+          connection_(std::move(other.connection_)),
+          write_(other.write_),
+          broken_(other.broken_) {}
+    Lease& operator=(Lease&&) = delete;
+    Lease(const Lease&) = delete;
+    ~Lease() {
+      if (connection_) loop_->release(std::move(connection_), broken_, write_);
+    }
+    Connection& connection() { return *connection_; }
+    void mark_broken() { broken_ = true; }
+
+   private:
+    Loop* loop_;
+    std::unique_ptr<Connection> connection_;
+    bool write_;
+    bool broken_ = false;
+  };
+
   struct Waiter {
     Waiter(const net::any_io_executor& executor, Clock::time_point deadline, bool write)
         : timer(executor, deadline), write(write) {}
@@ -237,14 +353,14 @@ class AsyncDb::Loop : public net::execution_context::service {
   std::size_t capacity() const { return owner->options_.size + 1; }
   bool may_take(bool write) const { return !write || writes_ < owner->options_.size; }
 
-  net::awaitable<std::unique_ptr<Connection>> acquire(const net::any_io_executor& executor,
-                                                      Clock::time_point deadline, bool write) {
+  net::awaitable<Lease> acquire(const net::any_io_executor& executor, Clock::time_point deadline,
+                                bool write) {
     for (;;) {
       if (may_take(write) && !idle_.empty()) {
         auto connection = std::move(idle_.back());
         idle_.pop_back();
         if (write) ++writes_;
-        co_return connection;
+        co_return Lease(*this, std::move(connection), write);
       }
       if (may_take(write) && open_ < capacity()) {
         if (Clock::now() < failed_until_) throw DatabaseUnavailable("PostgreSQL is unreachable");
@@ -260,7 +376,7 @@ class AsyncDb::Loop : public net::execution_context::service {
           while (!waiters_.empty()) wake(waiters_.begin(), nullptr);
           throw DatabaseUnavailable("cannot connect to PostgreSQL");
         }
-        co_return std::make_unique<Connection>(executor, std::move(pg));
+        co_return Lease(*this, std::make_unique<Connection>(executor, std::move(pg)), write);
       }
       if (waiters_.size() >= kMaxWaitersPerConnection * capacity()) {
         throw PoolExhausted("too many database calls waiting");
@@ -270,7 +386,7 @@ class AsyncDb::Loop : public net::execution_context::service {
       owner->waiting_.fetch_add(1, std::memory_order_relaxed);
       co_await waiter.timer.async_wait(net::as_tuple(net::use_awaitable));
       owner->waiting_.fetch_sub(1, std::memory_order_relaxed);
-      if (waiter.connection) co_return std::move(waiter.connection);
+      if (waiter.connection) co_return Lease(*this, std::move(waiter.connection), write);
       if (!waiter.woken) {
         waiters_.erase(std::find(waiters_.begin(), waiters_.end(), &waiter));
         throw PoolExhausted("no database connection became free in time");
@@ -279,6 +395,10 @@ class AsyncDb::Loop : public net::execution_context::service {
     }
   }
 
+  AsyncDb* owner = nullptr;
+
+ private:
+  // Only through a Lease.
   void release(std::unique_ptr<Connection> connection, bool broken, bool write) {
     if (write) --writes_;
     if (broken) {
@@ -289,7 +409,7 @@ class AsyncDb::Loop : public net::execution_context::service {
         idle_.pop_back();
         forget_one();
       }
-      if (auto next = first_eligible(); next != waiters_.end()) wake(next, nullptr);
+      wake_for_free_places();
       return;
     }
     if (auto next = first_eligible(); next != waiters_.end()) {
@@ -300,9 +420,6 @@ class AsyncDb::Loop : public net::execution_context::service {
     idle_.push_back(std::move(connection));
   }
 
-  AsyncDb* owner = nullptr;
-
- private:
   void forget_one() {
     --open_;
     owner->open_.fetch_sub(1, std::memory_order_relaxed);
@@ -313,12 +430,33 @@ class AsyncDb::Loop : public net::execution_context::service {
                         [this](const Waiter* w) { return may_take(w->write); });
   }
 
-  void wake(std::deque<Waiter*>::iterator position, std::unique_ptr<Connection> connection) {
+  // Every waiter, in order, that a place now free can serve (each opens a connection of its
+  // own), not just the first: after a restart cut them all, all of them may go on.
+  void wake_for_free_places() {
+    std::size_t places = capacity() > open_ ? capacity() - open_ : 0;
+    const std::size_t size = owner->options_.size;
+    std::size_t write_places = size > writes_ ? size - writes_ : 0;
+    for (auto it = waiters_.begin(); it != waiters_.end() && places > 0;) {
+      if ((*it)->write) {
+        if (write_places == 0) {
+          ++it;
+          continue;
+        }
+        --write_places;
+      }
+      --places;
+      it = wake(it, nullptr);
+    }
+  }
+
+  std::deque<Waiter*>::iterator wake(std::deque<Waiter*>::iterator position,
+                                     std::unique_ptr<Connection> connection) {
     Waiter* waiter = *position;
-    waiters_.erase(position);
+    auto next = waiters_.erase(position);
     waiter->connection = std::move(connection);
     waiter->woken = true;
     waiter->timer.cancel();
+    return next;
   }
 
   std::vector<std::unique_ptr<Connection>> idle_;
@@ -333,6 +471,7 @@ net::execution_context::id AsyncDb::Loop::id;
 AsyncDb::AsyncDb(PoolOptions options)
     : options_(std::move(options)), opener_(std::make_unique<net::thread_pool>(1)) {
   if (options_.size == 0) options_.size = 1;
+  if (options_.client_timeout.count() <= 0) options_.client_timeout = std::chrono::seconds(5);
   net::post(*opener_, [] { (void)::pthread_setname_np(::pthread_self(), "authd-pgopen"); });
 }
 
@@ -346,23 +485,13 @@ void AsyncDb::stop() {
 }
 
 const std::vector<const sql::Statement*>& AsyncDb::async_statements() {
-  static const std::vector<const sql::Statement*> statements = {
-      &sql::kPing,
-      &sql::kInsertUser,
-      &sql::kFindClash,
-      &sql::kLoginByEmail,
-      &sql::kLoginByUsername,
-      &sql::kRecordLoginFailure,
-      &sql::kCreateSession,
-      &sql::kSessionUser,
-      &sql::kDeleteSession,
-      &sql::kLimitCount,
-      &sql::kLimitSettle,
-      &sql::kLoginCountByEmail,
-      &sql::kLoginCountByUsername,
-      &sql::kInsertSessionSettled,
-      &sql::kInsertSession,
-  };
+  static const std::vector<const sql::Statement*> statements = [] {
+    std::vector<const sql::Statement*> out;
+    for (const sql::Statement* statement : sql::all_statements()) {
+      if (statement->on_loop()) out.push_back(statement);
+    }
+    return out;
+  }();
   return statements;
 }
 
@@ -394,6 +523,9 @@ net::awaitable<detail::PgConnPtr> AsyncDb::open_elsewhere() {
 
 net::awaitable<Rows> AsyncDb::exec(const sql::Statement& statement,
                                    std::vector<std::string> params) {
+  if (!statement.on_loop()) {
+    throw std::logic_error(std::string(statement.name) + " may not run on an event loop");
+  }
   if (stopped_.load(std::memory_order_relaxed)) throw DatabaseUnavailable("authd is stopping");
   const auto executor = co_await net::this_coro::executor;
   Loop& loop = loop_for_current(net::query(executor, net::execution::context));
@@ -402,26 +534,46 @@ net::awaitable<Rows> AsyncDb::exec(const sql::Statement& statement,
   const bool prepared =
       std::find(prepared_ones.begin(), prepared_ones.end(), &statement) != prepared_ones.end();
   const auto deadline = Clock::now() + options_.acquire_timeout;
+  const bool write = !statement.read_only;
   for (int attempt = 0;; ++attempt) {
-    const bool write = !statement.read_only;
-    std::unique_ptr<Connection> connection = co_await loop.acquire(executor, deadline, write);
-    const bool fresh = connection->fresh;
-    connection->fresh = false;
+    Loop::Lease lease = co_await loop.acquire(executor, deadline, write);
+    const bool fresh = lease.connection().fresh;
+    lease.connection().fresh = false;
     in_use_.fetch_add(1, std::memory_order_relaxed);
-    Run run = co_await run_statement(*connection, statement, params, prepared);
+    Run run = co_await run_statement(lease.connection(), statement, params, prepared,
+                                     options_.client_timeout);
     in_use_.fetch_sub(1, std::memory_order_relaxed);
-    if (run.fate == Fate::broken) {
-      loop.release(std::move(connection), true, write);
-      if (fresh || attempt > 0) throw DatabaseUnavailable("lost the connection to PostgreSQL");
-      retried_.fetch_add(1, std::memory_order_relaxed);
-      continue;
+    switch (run.fate) {
+      case Fate::ok:
+        co_return std::move(run.rows);
+      case Fate::failed:
+        throw StatementError(run.sqlstate, std::string(statement.name) + ": " + run.message + " (" +
+                                               run.sqlstate + ")");
+      case Fate::cancelled:
+        throw DatabaseUnavailable(std::string(statement.name) + " ran past its deadline");
+      case Fate::timed_out:
+        lease.mark_broken();
+        if (write) throw OutcomeUnknown(std::string(statement.name) + ": no answer in time");
+        throw DatabaseUnavailable(std::string(statement.name) + ": no answer in time");
+      case Fate::unsent:
+        lease.mark_broken();
+        // It never reached PostgreSQL: any statement may be tried again, once.
+        if (fresh || attempt > 0 || run.past_deadline) {
+          throw DatabaseUnavailable("lost the connection to PostgreSQL");
+        }
+        break;
+      case Fate::read_only:
+        lease.mark_broken();  // a fresh connection may find the new primary
+        if (attempt > 0) throw DatabaseUnavailable("PostgreSQL is read-only");
+        break;
+      case Fate::broken:
+        lease.mark_broken();
+        // A write may have committed before the connection broke: never run it twice.
+        if (write) throw OutcomeUnknown("lost the connection to PostgreSQL during a write");
+        if (fresh || attempt > 0) throw DatabaseUnavailable("lost the connection to PostgreSQL");
+        break;
     }
-    loop.release(std::move(connection), false, write);
-    if (run.fate == Fate::failed) {
-      throw StatementError(run.sqlstate, std::string(statement.name) + ": " + run.message + " (" +
-                                             run.sqlstate + ")");
-    }
-    co_return std::move(run.rows);
+    retried_.fetch_add(1, std::memory_order_relaxed);
   }
 }
 

@@ -67,9 +67,16 @@ struct AsyncDbStats {
 // (whose threads run everything else). Each io_context that runs statements gets its own
 // connections: options.size for any statement and one more that only read-only statements use,
 // so session checks never queue behind commits. They are opened on a background thread, because
-// opening one blocks (name lookup, TCP, authentication). A connection that breaks is dropped,
-// and a statement that was on a reused one is tried once more on a fresh one, so a restart of
-// PostgreSQL is invisible beyond the statements it interrupted.
+// opening one blocks (name lookup, TCP, authentication), with TCP keepalives.
+//
+// Every statement has a deadline (options.client_timeout): past it, it is cancelled (PQcancel on
+// a thread of its own) and its answer awaited a moment longer; the call throws
+// DatabaseUnavailable, or OutcomeUnknown for a write whose answer never came. A connection that
+// breaks is dropped. A read-only statement, or one that never left, that was on a reused
+// connection is tried once more on a fresh one, so a restart of PostgreSQL is invisible beyond
+// the writes it interrupted; a write that was sent is never run twice (OutcomeUnknown: the
+// caller looks its row up). A write refused as read-only (25006: a standby, or a primary since
+// demoted) drops the connection and is tried once on a fresh one.
 class AsyncDb {
  public:
   // options.size is the number of connections per event loop that writes may use.
@@ -84,15 +91,17 @@ class AsyncDb {
 
   // Runs the statement with text parameters on the calling coroutine's io_context. Statements
   // of async_statements() run prepared. Throws DatabaseUnavailable (cannot connect, connection
-  // lost), PoolExhausted (no connection became free in time) or StatementError.
+  // lost, past the deadline), OutcomeUnknown (a write may or may not have committed),
+  // PoolExhausted (no connection became free in time) or StatementError; std::logic_error for a
+  // statement whose path is sql::Path::worker.
   net::awaitable<Rows> exec(const sql::Statement& statement, std::vector<std::string> params);
 
   AsyncDbStats stats() const;
   const PoolOptions& options() const { return options_; }
-  // Statements that were tried again on a fresh connection after one broke.
+  // Statements that were tried again on a fresh connection after one broke (or was read-only).
   std::uint64_t retried() const { return retried_.load(std::memory_order_relaxed); }
 
-  // The statements prepared on every connection.
+  // The statements prepared on every connection: those whose path includes the loop.
   static const std::vector<const sql::Statement*>& async_statements();
 
  private:

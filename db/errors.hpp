@@ -12,6 +12,14 @@ class DatabaseUnavailable : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// A write was sent and the connection broke (or its deadline passed) before its reply came: it
+// may or may not have committed. Callers that can look their row up confirm it; the rest answer
+// 503 like any DatabaseUnavailable, never with an error the write did not have.
+class OutcomeUnknown : public DatabaseUnavailable {
+ public:
+  using DatabaseUnavailable::DatabaseUnavailable;
+};
+
 // Every connection stayed busy past the caller's deadline, or too many callers were waiting.
 class PoolExhausted : public std::runtime_error {
  public:

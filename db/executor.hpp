@@ -1,5 +1,6 @@
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstddef>
@@ -31,7 +32,11 @@ namespace net = boost::asio;
 
 // Runs fn with a leased connection on the calling thread. A connection that breaks is dropped;
 // when it was a reused one (PostgreSQL restarted, backend terminated) the call is tried once
-// more on a fresh connection, so a restart is invisible to callers.
+// more on a fresh connection, so a restart is invisible to callers (fn is a read, a transaction
+// that rolls back when cut, or idempotent). A commit cut off midway is OutcomeUnknown, never
+// tried again. A connection found on a read-only server (SQLSTATE 25006: a standby, or a
+// primary since demoted) is dropped and fn tried once on a fresh one, which libpq opens on a
+// read-write server when there is one.
 template <class F>
 auto with_connection(ConnectionPool& pool, std::chrono::steady_clock::time_point deadline, F& fn)
     -> std::invoke_result_t<F&, pqxx::connection&> {
@@ -43,6 +48,13 @@ auto with_connection(ConnectionPool& pool, std::chrono::steady_clock::time_point
       lease.mark_broken();
       if (lease.fresh() || attempt > 0)
         throw DatabaseUnavailable("lost the connection to PostgreSQL");
+    } catch (const pqxx::in_doubt_error&) {
+      lease.mark_broken();
+      throw OutcomeUnknown("the connection broke while a transaction committed");
+    } catch (const pqxx::sql_error& e) {
+      if (e.sqlstate() != "25006") throw;
+      lease.mark_broken();
+      if (attempt > 0) throw DatabaseUnavailable("PostgreSQL is read-only");
     }
   }
 }
@@ -63,8 +75,11 @@ class DbExecutor {
   std::size_t queued() const;
 
   // co_await run(fn): fn(pqxx::connection&) runs on a DB thread; its result or exception comes
-  // back on the coroutine's own executor. With a timeout, the caller gets DatabaseUnavailable
-  // when fn has not finished in time (fn still runs to its end on the DB thread).
+  // back on the coroutine's own executor. A call that has not started on a thread by the pool's
+  // acquire_timeout gets PoolExhausted then, and fn never runs. With a timeout, the caller gets
+  // DatabaseUnavailable when fn has not finished in time (fn still runs to its end on the DB
+  // thread, so it must own what it uses). Each statement is bounded by the pool's
+  // statement_timeout, and the connections' TCP keepalives notice a server gone silent.
   template <class F>
   auto run(F fn, std::chrono::milliseconds timeout = std::chrono::milliseconds::zero())
       -> net::awaitable<std::invoke_result_t<F&, pqxx::connection&>>;
@@ -114,6 +129,9 @@ auto DbExecutor::run(F fn, std::chrono::milliseconds timeout)
       std::mutex mutex;
       std::optional<Handler> handler;
       std::optional<net::steady_timer> timer;  // only for calls with a timeout
+      std::optional<net::steady_timer> queue_timer;
+      // Set by whichever comes first: a DB thread starting the call, or the queue's deadline.
+      std::atomic<bool> claimed{false};
     };
     auto state = std::make_shared<State>(std::move(handler));
     auto complete = [state, executor](std::exception_ptr error, std::optional<Value> value) {
@@ -127,6 +145,7 @@ auto DbExecutor::run(F fn, std::chrono::milliseconds timeout)
       net::dispatch(executor,
                     [state, h = std::move(*taken), error, v = std::move(value)]() mutable {
                       if (state->timer) state->timer->cancel();
+                      if (state->queue_timer) state->queue_timer->cancel();
                       std::move(h)(error, std::move(v));
                     });
     };
@@ -138,8 +157,15 @@ auto DbExecutor::run(F fn, std::chrono::milliseconds timeout)
                  std::nullopt);
       });
     }
+    // Waiting for a thread has a deadline even when every thread is stuck on a statement.
+    state->queue_timer.emplace(executor, deadline);
+    state->queue_timer->async_wait([state, complete](boost::system::error_code ec) {
+      if (ec || state->claimed.exchange(true)) return;
+      complete(std::make_exception_ptr(PoolExhausted("the database queue was too long")),
+               std::nullopt);
+    });
     auto work = net::make_work_guard(executor);
-    auto job = [this, deadline, fn = std::move(fn), complete,
+    auto job = [this, state, deadline, fn = std::move(fn), complete,
                 work = std::move(work)](std::exception_ptr rejected) mutable {
       // The completion's state owns a timer of the caller's executor: release it before the
       // work guard, so it never outlives the caller's io_context.
@@ -148,10 +174,15 @@ auto DbExecutor::run(F fn, std::chrono::milliseconds timeout)
           auto done = std::move(complete);
           done(error, std::move(value));
         }
+        state.reset();
         work.reset();
       };
       if (rejected) {
         finish(rejected, std::nullopt);
+        return;
+      }
+      if (state->claimed.exchange(true)) {  // the caller was told PoolExhausted already
+        finish(nullptr, std::nullopt);
         return;
       }
       std::exception_ptr error;

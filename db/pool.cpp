@@ -3,6 +3,7 @@
 #include <pqxx/except>
 #include <pqxx/nontransaction>
 
+#include "db/conninfo.hpp"
 #include "db/statements.hpp"
 
 namespace authd::db {
@@ -30,7 +31,7 @@ ConnectionPool::~ConnectionPool() = default;
 
 std::unique_ptr<pqxx::connection> ConnectionPool::open_connection() {
   try {
-    auto connection = std::make_unique<pqxx::connection>(options_.url);
+    auto connection = std::make_unique<pqxx::connection>(conninfo_with_defaults(options_.url));
     pqxx::nontransaction setup(*connection);
     setup.exec_params(std::string(sql::kSetStatementTimeout.text),
                       std::to_string(options_.statement_timeout.count()));

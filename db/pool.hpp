@@ -24,6 +24,9 @@ struct PoolOptions {
   std::chrono::milliseconds statement_timeout{10000};
   // After a failed connect, new connections are not tried again for this long: callers fail fast.
   std::chrono::milliseconds reconnect_backoff{500};
+  // The event loops' (AsyncDb's) client-side deadline on each statement: past it the statement
+  // is cancelled (PQcancel, off the loop) and the call throws DatabaseUnavailable.
+  std::chrono::milliseconds client_timeout{5000};
 };
 
 struct PoolStats {

@@ -4,18 +4,61 @@
 
 namespace authd::db {
 
-void prepare_statements(pqxx::connection& connection) {
-  const sql::Statement* const statements[] = {
-      &sql::kPing,           &sql::kInsertUser,         &sql::kFindClash,
-      &sql::kLoginByEmail,   &sql::kLoginByUsername,    &sql::kRecordLoginFailure,
-      &sql::kCreateSession,  &sql::kUpgradeHash,        &sql::kSessionUser,
-      &sql::kDeleteSession,  &sql::kDeleteUserSessions, &sql::kUserPasswordHash,
-      &sql::kChangePassword, &sql::kPurgeSessions,      &sql::kPurgeLoginFailures,
-      &sql::kInsertBackup,   &sql::kListBackups,        &sql::kLatestBackup,
-      &sql::kBackupById,     &sql::kGrantAdmin,         &sql::kUserByEmail,
+const std::vector<const sql::Statement*>& sql::all_statements() {
+  static const std::vector<const Statement*> statements = {
+      &kSetStatementTimeout,
+      &kPing,
+      &kAdvisoryLock,
+      &kTryAdvisoryLock,
+      &kAdvisoryUnlock,
+      &kCreateMigrationsTable,
+      &kMigrationApplied,
+      &kRecordMigration,
+      &kInsertUser,
+      &kConfirmUser,
+      &kFindClash,
+      &kRecordLoginFailure,
+      &kPurgeLoginFailures,
+      &kConfirmSession,
+      &kUpgradeHash,
+      &kSessionUser,
+      &kDeleteSession,
+      &kDeleteUserSessions,
+      &kPurgeSessions,
+      &kUserPasswordHash,
+      &kChangePassword,
+      &kGrantAdmin,
+      &kUserByEmail,
+      &kInsertBackup,
+      &kListBackups,
+      &kLatestBackup,
+      &kBackupById,
+      &kBackupsBeyond,
+      &kDeleteBackup,
+      &kBeginSnapshot,
+      &kCommit,
+      &kCreateRestoreTable,
+      &kFirstRestoreClash,
+      &kInsertRestored,
+      &kMoveUserIds,
+      &kDumpUsers,
+      &kLimitCount,
+      &kLimitSettle,
+      &kPurgeRateLimits,
+      &kLoginCountByEmail,
+      &kLoginCountByUsername,
+      &kInsertSession,
+      &kInsertSessionSettled,
   };
-  for (const sql::Statement* statement : statements) {
-    connection.prepare(std::string(statement->name), std::string(statement->text));
+  return statements;
+}
+
+void prepare_statements(pqxx::connection& connection) {
+  // libpqxx prepares a declared statement on its first use only: declaring every one is free.
+  for (const sql::Statement* statement : sql::all_statements()) {
+    if (statement->on_worker()) {
+      connection.prepare(std::string(statement->name), std::string(statement->text));
+    }
   }
 }
 

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <string_view>
+#include <vector>
 
 #include <pqxx/connection>
 
@@ -8,13 +9,27 @@
 // request path are prepared on each pooled connection under their constant's name.
 namespace authd::db::sql {
 
+// Where a statement may run: on the event loops' nonblocking connections (AsyncDb, which
+// prepares them on each connection and refuses the others), on the DB threads' libpqxx
+// connections (and the backup's own), or on both.
+enum class Path { loop, worker, both };
+
 struct Statement {
   std::string_view name;
   std::string_view text;
   // Changes nothing: on the event loops' connections it may use the one kept free of writes,
-  // so a session check never waits behind commits.
+  // so a session check never waits behind commits; and it may be tried again on a fresh
+  // connection when its own broke.
   bool read_only = false;
+  Path path = Path::worker;
+
+  bool on_loop() const { return path != Path::worker; }
+  bool on_worker() const { return path != Path::loop; }
 };
+
+// Every statement above and below, once: AsyncDb prepares those that may run on the loop,
+// prepare_statements() those that may run on a DB thread.
+const std::vector<const Statement*>& all_statements();
 
 // RFC 3339 UTC text of a timestamptz column, so no time zone conversion happens in C++.
 #define AUTHD_SQL_RFC3339(col) \
@@ -22,7 +37,7 @@ struct Statement {
 
 inline constexpr Statement kSetStatementTimeout{
     "set_statement_timeout", "SELECT set_config('statement_timeout', $1, false)"};
-inline constexpr Statement kPing{"ping", "SELECT 1", true};
+inline constexpr Statement kPing{"ping", "SELECT 1", true, Path::both};
 
 inline constexpr Statement kAdvisoryLock{"advisory_lock", "SELECT pg_advisory_lock($1)"};
 inline constexpr Statement kTryAdvisoryLock{"try_advisory_lock", "SELECT pg_try_advisory_lock($1)"};
@@ -43,30 +58,20 @@ inline constexpr Statement kRecordMigration{
 inline constexpr Statement kInsertUser{
     "insert_user",
     "INSERT INTO users (username, email, password_hash, role) VALUES ($1, $2, $3, $4) "
-    "ON CONFLICT DO NOTHING RETURNING " AUTHD_SQL_USER_COLUMNS("users")};
+    "ON CONFLICT DO NOTHING RETURNING " AUTHD_SQL_USER_COLUMNS("users"),
+    false, Path::both};
+// A sign-up whose insert has an unknown outcome: the row it would have written, exactly.
+inline constexpr Statement kConfirmUser{
+    "confirm_user",
+    "SELECT " AUTHD_SQL_USER_COLUMNS("users") " FROM users "
+    "WHERE username = $1 AND email = $2 AND password_hash = $3",
+    true, Path::loop};
 inline constexpr Statement kFindClash{
     "find_clash",
     "SELECT lower(username) = lower($1) FROM users "
     "WHERE lower(username) = lower($1) OR lower(email) = lower($2) "
     "ORDER BY lower(username) = lower($1) DESC LIMIT 1",
-    true};
-
-// One round trip for a login: the limit windows of the account and the address, and the user.
-#define AUTHD_SQL_LOGIN_LOOKUP(condition) \
-  "SELECT greatest("                                                                              \
-  "(SELECT ceil(extract(epoch FROM f.window_start + make_interval(secs => $4) - now()))::bigint " \
-  "FROM login_failures f WHERE f.key = $2 AND f.failures >= $6 "                                 \
-  "AND f.window_start + make_interval(secs => $4) > now()), "                                     \
-  "(SELECT ceil(extract(epoch FROM f.window_start + make_interval(secs => $5) - now()))::bigint " \
-  "FROM login_failures f WHERE f.key = $3 AND f.failures >= $7 "                                 \
-  "AND f.window_start + make_interval(secs => $5) > now())), " AUTHD_SQL_USER_COLUMNS(            \
-      "u") ", u.password_hash "                                                                   \
-           "FROM (SELECT 1) AS one LEFT JOIN users u ON " condition
-
-inline constexpr Statement kLoginByEmail{"login_by_email",
-                                         AUTHD_SQL_LOGIN_LOOKUP("lower(u.email) = $1"), true};
-inline constexpr Statement kLoginByUsername{"login_by_username",
-                                            AUTHD_SQL_LOGIN_LOOKUP("lower(u.username) = $1"), true};
+    true, Path::both};
 
 inline constexpr Statement kRecordLoginFailure{
     "record_login_failure",
@@ -76,7 +81,8 @@ inline constexpr Statement kRecordLoginFailure{
     "THEN 1 ELSE f.failures + 1 END, "
     "window_start = CASE WHEN f.window_start + make_interval(secs => excluded.window_seconds) <= "
     "now() THEN now() ELSE f.window_start END, "
-    "window_seconds = excluded.window_seconds"};
+    "window_seconds = excluded.window_seconds",
+    false, Path::both};
 inline constexpr Statement kPurgeLoginFailures{"purge_login_failures",
                                                "DELETE FROM login_failures WHERE window_start + "
                                                "make_interval(secs => window_seconds) < now()"};
@@ -84,24 +90,21 @@ inline constexpr Statement kPurgeLoginFailures{"purge_login_failures",
 // A new session; a successful login also clears the account's failure window. $5 false: the
 // transaction commits without waiting for its WAL flush (set_config(..., true) lasts until the
 // transaction ends, so it governs the commit that follows); true: as the server is configured.
-inline constexpr Statement kCreateSession{
-    "create_session",
-    "WITH cleared AS (DELETE FROM login_failures WHERE key = $4) "
-    "INSERT INTO sessions (token_hash, user_id, expires_at) "
-    "SELECT decode($1, 'hex'), $2, now() + make_interval(secs => $3) "
-    "FROM (SELECT set_config('synchronous_commit', CASE WHEN $5::boolean "
-    "THEN current_setting('synchronous_commit') ELSE 'off' END, true)) AS durability "
-    "RETURNING " AUTHD_SQL_RFC3339("expires_at")};
+// A new session whose insert has an unknown outcome: is it there?
+inline constexpr Statement kConfirmSession{
+    "confirm_session",
+    "SELECT " AUTHD_SQL_RFC3339("expires_at") " FROM sessions WHERE token_hash = decode($1, 'hex')",
+    true, Path::loop};
 inline constexpr Statement kUpgradeHash{
     "upgrade_hash", "UPDATE users SET password_hash = $2 WHERE id = $1 AND password_hash = $3"};
 
 inline constexpr Statement kSessionUser{"session_user",
     "SELECT " AUTHD_SQL_USER_COLUMNS("u") ", " AUTHD_SQL_RFC3339("s.expires_at") " "
     "FROM sessions s JOIN users u ON u.id = s.user_id "
-    "WHERE s.token_hash = decode($1, 'hex') AND s.expires_at > now()", true};
+    "WHERE s.token_hash = decode($1, 'hex') AND s.expires_at > now()", true, Path::both};
 inline constexpr Statement kDeleteSession{
-    "delete_session",
-    "DELETE FROM sessions WHERE token_hash = decode($1, 'hex') RETURNING user_id"};
+    "delete_session", "DELETE FROM sessions WHERE token_hash = decode($1, 'hex') RETURNING user_id",
+    false, Path::both};
 inline constexpr Statement kDeleteUserSessions{"delete_user_sessions",
                                                "DELETE FROM sessions WHERE user_id = $1"};
 inline constexpr Statement kPurgeSessions{"purge_sessions",
@@ -133,6 +136,10 @@ inline constexpr Statement kLatestBackup{
     "latest_backup", "SELECT " AUTHD_SQL_BACKUP_COLUMNS " FROM backups ORDER BY id DESC LIMIT 1"};
 inline constexpr Statement kBackupById{
     "backup_by_id", "SELECT " AUTHD_SQL_BACKUP_COLUMNS " FROM backups WHERE id = $1"};
+// Retention: the backups beyond the $1 newest, and removing one's row once its file is gone.
+inline constexpr Statement kBackupsBeyond{
+    "backups_beyond", "SELECT id, file FROM backups ORDER BY id DESC OFFSET $1"};
+inline constexpr Statement kDeleteBackup{"delete_backup", "DELETE FROM backups WHERE id = $1"};
 
 inline constexpr Statement kBeginSnapshot{"begin_snapshot",
                                           "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"};
@@ -184,7 +191,8 @@ inline constexpr Statement kLimitCount{
     "window_seconds = excluded.window_seconds "
     "RETURNING r.key, r.attempts, (extract(epoch FROM r.window_start) * 1000000)::bigint, "
     "greatest(ceil(extract(epoch FROM r.window_start + make_interval(secs => r.window_seconds) "
-    "- now())), 1)::bigint"};
+    "- now())), 1)::bigint",
+    false, Path::loop};
 // $1 text[] keys whose windows end (a proven password); $2 text[] keys and $3 bigint[] their
 // window starts (as kLimitCount returned them): one attempt given back, in that window only.
 inline constexpr Statement kLimitSettle{
@@ -193,38 +201,28 @@ inline constexpr Statement kLimitSettle{
     "UPDATE rate_limits r SET attempts = r.attempts - 1 "
     "FROM unnest($2::text[], $3::bigint[]) AS t(key, window_start_us) "
     "WHERE r.key = t.key AND r.attempts > 0 "
-    "AND (extract(epoch FROM r.window_start) * 1000000)::bigint = t.window_start_us"};
+    "AND (extract(epoch FROM r.window_start) * 1000000)::bigint = t.window_start_us",
+    false, Path::loop};
 inline constexpr Statement kPurgeRateLimits{
     "purge_rate_limits",
     "DELETE FROM rate_limits WHERE window_start + make_interval(secs => window_seconds) < now()"};
 
-// A login's user and stored hash; no row when the identifier names nobody.
-inline constexpr Statement kLoginUserByEmail{
-    "login_user_by_email",
-    "SELECT " AUTHD_SQL_USER_COLUMNS("u") ", u.password_hash FROM users u "
-    "WHERE lower(u.email) = lower($1)",
-    true};
-inline constexpr Statement kLoginUserByUsername{
-    "login_user_by_username",
-    "SELECT " AUTHD_SQL_USER_COLUMNS("u") ", u.password_hash FROM users u "
-    "WHERE lower(u.username) = lower($1)",
-    true};
 
-// A new session ($4 as kCreateSession's $5); the limiter's windows are settled separately.
+// A new session; $4 false commits it without waiting for the WAL flush (AUTHD_SESSION_COMMIT=async).
 inline constexpr Statement kInsertSession{
     "insert_session",
     "INSERT INTO sessions (token_hash, user_id, expires_at) "
     "SELECT decode($1, 'hex'), $2, now() + make_interval(secs => $3) "
     "FROM (SELECT set_config('synchronous_commit', CASE WHEN $4::boolean "
     "THEN current_setting('synchronous_commit') ELSE 'off' END, true)) AS durability "
-    "RETURNING " AUTHD_SQL_RFC3339("expires_at")};
-
+    "RETURNING " AUTHD_SQL_RFC3339("expires_at"),
+    false, Path::both};
 
 // A login's lookup and its count in one round trip. The account key is the user the identifier
 // names ('login:user:<id>'), else the identifier as given, lower-cased ($2); the address key is $3.
 // Counted as kLimitCount counts, keys in sorted order so concurrent counts never deadlock; every
 // row also carries the user (NULLs when the identifier names nobody).
-#define AUTHD_SQL_LOGIN_COUNT(condition)                                                         \
+#define AUTHD_SQL_LOGIN_COUNT(condition) \
   "WITH u AS (SELECT * FROM users WHERE " condition "), "                                        \
   "k AS (SELECT key, window_seconds FROM (VALUES (coalesce('login:user:' || (SELECT id FROM u), " \
   "'login:name:' || $2), $4::integer), ($3, $5::integer)) AS v(key, window_seconds) "            \
@@ -241,10 +239,11 @@ inline constexpr Statement kInsertSession{
   "- now())), 1)::bigint AS retry) "                                                             \
   "SELECT c.key, c.attempts, c.us, c.retry, " AUTHD_SQL_USER_COLUMNS("u") ", u.password_hash "   \
   "FROM counted c LEFT JOIN u ON true"
-inline constexpr Statement kLoginCountByEmail{"login_count_by_email",
-                                              AUTHD_SQL_LOGIN_COUNT("lower(email) = lower($1)")};
+inline constexpr Statement kLoginCountByEmail{
+    "login_count_by_email", AUTHD_SQL_LOGIN_COUNT("lower(email) = lower($1)"), false, Path::loop};
 inline constexpr Statement kLoginCountByUsername{
-    "login_count_by_username", AUTHD_SQL_LOGIN_COUNT("lower(username) = lower($1)")};
+    "login_count_by_username", AUTHD_SQL_LOGIN_COUNT("lower(username) = lower($1)"), false,
+    Path::loop};
 
 // A proven login's session, settling its limiter windows in the same statement: the account's
 // window ($5) ends, the address's attempt ($6, in the window starting at $7 µs) is given back.
@@ -257,7 +256,8 @@ inline constexpr Statement kInsertSessionSettled{
     "SELECT decode($1, 'hex'), $2, now() + make_interval(secs => $3) "
     "FROM (SELECT set_config('synchronous_commit', CASE WHEN $4::boolean "
     "THEN current_setting('synchronous_commit') ELSE 'off' END, true)) AS durability "
-    "RETURNING " AUTHD_SQL_RFC3339("expires_at")};
+    "RETURNING " AUTHD_SQL_RFC3339("expires_at"),
+    false, Path::loop};
 
 }  // namespace authd::db::sql
 

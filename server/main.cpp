@@ -133,7 +133,8 @@ int backup_command(const Config& config, const std::vector<std::string>& args) {
   authd::db::ConnectionPool pool({config.database_url, 1});
   auto lease = pool.acquire();
   if (args[0] == "create" && args.size() == 1) {
-    authd::backup::BackupService service(config.database_url, config.backup_dir);
+    authd::backup::BackupService service(config.database_url, config.backup_dir,
+                                         {config.backup_keep, config.backup_timeout, {}});
     const auto info = service.create(lease.connection(), authd::backup::terminal_progress("dump"));
     std::printf("%s\n", authd::backup::to_json(info).c_str());
     return 0;

@@ -124,9 +124,11 @@ int serve(const Config& config) {
   const std::size_t per_loop =
       std::max<std::size_t>(1, (config.db_pool_size + io_threads - 1) / io_threads);
   const std::size_t db_threads = std::max<std::size_t>(2, config.db_pool_size / 2);
-  db::ConnectionPool pool({config.database_url, db_threads});
-  db::ConnectionPool backup_pool(
-      {config.database_url, 1, 100ms, std::chrono::milliseconds(10'000), 500ms});
+  // AUTHD_DB_TIMEOUT bounds every statement: server-side on the DB threads' connections,
+  // client-side (cancelled at the deadline) on the event loops'.
+  const std::chrono::milliseconds db_timeout = config.db_timeout;
+  db::ConnectionPool pool({config.database_url, db_threads, 2000ms, db_timeout});
+  db::ConnectionPool backup_pool({config.database_url, 1, 100ms, db_timeout, 500ms});
   try {
     migrate_with_retry(pool, log);
     bootstrap_admin(config, pool, log);
@@ -136,7 +138,7 @@ int serve(const Config& config) {
   }
 
   db::DbExecutor db(pool, db_threads, db_threads * 512);
-  db::AsyncDb requests_db({config.database_url, per_loop});
+  db::AsyncDb requests_db({config.database_url, per_loop, 2000ms, db_timeout, 500ms, db_timeout});
   db::DbExecutor backup_db(backup_pool, 1, 1);
   // The lowest priority: a flood of logins must not slow session checks on the event loop.
   constexpr int kHashNice = 19;
@@ -152,7 +154,8 @@ int serve(const Config& config) {
                                      config.signup_limit_address->count,
                                      config.signup_limit_address->window})
                                : std::nullopt});
-  backup::BackupService backups(config.database_url, config.backup_dir);
+  backup::BackupService backups(config.database_url, config.backup_dir,
+                                {config.backup_keep, config.backup_timeout, {}});
   Metrics metrics(route_names());
   // Downloads read backup files here, off the event loops.
   net::thread_pool file_readers(1);
