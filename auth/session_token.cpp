@@ -4,25 +4,12 @@
 #include <stdexcept>
 
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
 #include <openssl/rand.h>
 
 #include "auth/base64.hpp"
+#include "db/digest.hpp"
 
 namespace authd::auth {
-namespace {
-
-// Fetched once: implicit fetches on every call take locks inside OpenSSL.
-const EVP_MD* sha256() {
-  static const EVP_MD* const md = [] {
-    EVP_MD* fetched = EVP_MD_fetch(nullptr, "SHA256", nullptr);
-    if (fetched == nullptr) throw std::runtime_error("OpenSSL has no SHA-256");
-    return fetched;
-  }();
-  return md;
-}
-
-}  // namespace
 
 std::string new_session_token() {
   std::array<unsigned char, kSessionTokenBytes> bytes{};
@@ -38,20 +25,9 @@ std::optional<std::string> token_hash_hex(std::string_view token) {
   if (token.size() != kSessionTokenLength) return std::nullopt;
   auto raw = base64url_decode(token);
   if (!raw || raw->size() != kSessionTokenBytes) return std::nullopt;
-  std::array<unsigned char, EVP_MAX_MD_SIZE> digest{};
-  unsigned int digest_size = 0;
-  const int ok =
-      EVP_Digest(raw->data(), raw->size(), digest.data(), &digest_size, sha256(), nullptr);
+  const db::Sha256Digest digest = db::sha256(raw->data(), raw->size());
   OPENSSL_cleanse(raw->data(), raw->size());
-  if (ok != 1) throw std::runtime_error("SHA-256 failed");
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string hex;
-  hex.reserve(2 * digest_size);
-  for (unsigned int i = 0; i < digest_size; ++i) {
-    hex += kHex[digest[i] >> 4];
-    hex += kHex[digest[i] & 0x0F];
-  }
-  return hex;
+  return db::to_hex(digest);
 }
 
 }  // namespace authd::auth

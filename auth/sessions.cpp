@@ -27,31 +27,8 @@ net::awaitable<LoginResult> Accounts::start_session(const User& user, const std:
   LoginResult result{user, new_session_token(), {}};
   const std::string token_hash = *token_hash_hex(result.token);
   const auto ttl = static_cast<std::int64_t>(options_.session_ttl.count());
-  // A login counts two keys: the account's (cleared) and the address's (given back).
-  const LimitCount* refund = nullptr;
-  for (const auto& c : tally.counts) {
-    if (c.key != cleared) refund = &c;
-  }
-  if (!upgraded && tally.counts.size() == 2 && refund != nullptr) {
-    // One statement, one round trip, on the event loop's own connection: the common case.
-    db::Rows created{nullptr};
-    bool unknown = false;
-    try {
-      created =
-          co_await requests_.exec(db::sql::kInsertSessionSettled,
-                                  params(token_hash, std::to_string(user.id), std::to_string(ttl),
-                                         options_.durable_sessions ? "true" : "false", cleared,
-                                         refund->key, std::to_string(refund->window_start_us)));
-    } catch (const db::OutcomeUnknown&) {
-      unknown = true;  // (no co_await inside a handler)
-    }
-    // Whether the session was stored is looked up, not guessed: there, it is this login's.
-    if (unknown) created = co_await confirm_session(token_hash);
-    if (created.size() != 1) throw std::runtime_error("the new session gave no row");
-    result.expires_at = created.string(0, 0);
-    ++counters_.sessions_created;
-    co_return result;
-  }
+  // The count's rows are settled in a statement of their own, committed without waiting for the
+  // WAL flush: the session's commit waits for it, and must not hold those hot rows meanwhile.
   std::vector<std::string> cleared_keys;
   cleared_keys.push_back(cleared);
   co_await limiter_.settle(tally, std::move(cleared_keys));

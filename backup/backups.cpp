@@ -19,7 +19,6 @@
 #include <vector>
 
 #include <libpq-fe.h>
-#include <openssl/evp.h>
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
 #include <pqxx/except>
@@ -28,6 +27,7 @@
 
 #include "db/cancel.hpp"
 #include "db/conninfo.hpp"
+#include "db/digest.hpp"
 #include "db/statements.hpp"
 
 namespace authd::backup {
@@ -45,25 +45,6 @@ struct PgResultCloser {
 };
 using PgConn = std::unique_ptr<PGconn, PgConnCloser>;
 using PgResult = std::unique_ptr<PGresult, PgResultCloser>;
-
-struct MdCtxCloser {
-  void operator()(EVP_MD_CTX* c) const { EVP_MD_CTX_free(c); }
-};
-
-const EVP_MD* sha256() {
-  static const EVP_MD* const md = EVP_MD_fetch(nullptr, "SHA256", nullptr);
-  return md;
-}
-
-std::string hex(const unsigned char* data, std::size_t size) {
-  static constexpr char kDigits[] = "0123456789abcdef";
-  std::string out;
-  for (std::size_t i = 0; i < size; ++i) {
-    out += kDigits[data[i] >> 4];
-    out += kDigits[data[i] & 0xf];
-  }
-  return out;
-}
 
 // Removes a file on scope exit unless released: nothing half-written stays behind.
 class FileGuard {
@@ -342,8 +323,7 @@ BackupInfo BackupService::write_file(const ProgressFn& progress, Clock::time_poi
     delete f;
   });
 
-  std::unique_ptr<EVP_MD_CTX, MdCtxCloser> digest(EVP_MD_CTX_new());
-  EVP_DigestInit_ex(digest.get(), sha256(), nullptr);
+  db::Sha256 digest;
   std::string chunk;
   chunk.reserve(kChunkBytes + 65536);
   std::int64_t messages = 0;
@@ -352,7 +332,7 @@ BackupInfo BackupService::write_file(const ProgressFn& progress, Clock::time_poi
   auto last_report = started;
   off_t written = 0;
   const auto flush = [&] {
-    EVP_DigestUpdate(digest.get(), chunk.data(), chunk.size());
+    digest.update(chunk.data(), chunk.size());
     write_all(fd, chunk);
     // Start writing this chunk to disk now, so the final fsync finds little left to do.
     // Only a hint: where it is not supported, fsync does all the work.
@@ -396,9 +376,7 @@ BackupInfo BackupService::write_file(const ProgressFn& progress, Clock::time_poi
   if (::fsync(fd) != 0) throw std::runtime_error("backup: fsync failed");
   close_fd.reset();
 
-  unsigned char sum[EVP_MAX_MD_SIZE];
-  unsigned int sum_size = 0;
-  EVP_DigestFinal_ex(digest.get(), sum, &sum_size);
+  const db::Sha256Digest sum = digest.finish();
   const std::string final_path = backup_dir_ + "/" + name;
   publish(temp, final_path);
   remove_temp.release();
@@ -413,7 +391,7 @@ BackupInfo BackupService::write_file(const ProgressFn& progress, Clock::time_poi
   info.file = name;
   info.rows = std::max<std::int64_t>(messages - 1, 0);
   info.bytes = bytes;
-  info.sha256 = hex(sum, sum_size);
+  info.sha256 = db::to_hex(sum);
   return info;
 }
 

@@ -100,6 +100,10 @@ PgConnPtr open_blocking(const PoolOptions& options) {
                PGRES_TUPLES_OK)) {
     return nullptr;
   }
+  if (!exec_ok(PQexec(connection.get(), std::string(sql::kUseGenericPlans.text).c_str()),
+               PGRES_TUPLES_OK)) {
+    return nullptr;
+  }
   for (const sql::Statement* statement : AsyncDb::async_statements()) {
     if (!exec_ok(PQprepare(connection.get(), std::string(statement->name).c_str(),
                            std::string(statement->text).c_str(), 0, nullptr),

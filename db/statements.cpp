@@ -7,6 +7,7 @@ namespace authd::db {
 const std::vector<const sql::Statement*>& sql::all_statements() {
   static const std::vector<const Statement*> statements = {
       &kSetStatementTimeout,
+      &kUseGenericPlans,
       &kPing,
       &kAdvisoryLock,
       &kTryAdvisoryLock,
@@ -48,7 +49,7 @@ const std::vector<const sql::Statement*>& sql::all_statements() {
       &kLoginCountByEmail,
       &kLoginCountByUsername,
       &kInsertSession,
-      &kInsertSessionSettled,
+
   };
   return statements;
 }

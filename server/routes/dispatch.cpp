@@ -2,8 +2,8 @@
 #include <exception>
 
 #include <openssl/crypto.h>
-#include <openssl/sha.h>
 
+#include "db/digest.hpp"
 #include "server/problem.hpp"
 #include "server/routes.hpp"
 #include "server/routes/common.hpp"
@@ -88,12 +88,9 @@ std::optional<Response> preflight(const App& app, const Request& request) {
 bool is_admin_token(const App& app, std::string_view given) {
   if (!app.config.admin_token) return false;
   // Digests of equal length, compared in constant time: neither length nor content leaks.
-  unsigned char a[SHA256_DIGEST_LENGTH];
-  unsigned char b[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(given.data()), given.size(), a);
-  SHA256(reinterpret_cast<const unsigned char*>(app.config.admin_token->data()),
-         app.config.admin_token->size(), b);
-  return CRYPTO_memcmp(a, b, sizeof(a)) == 0;
+  const db::Sha256Digest a = db::sha256(given);
+  const db::Sha256Digest b = db::sha256(*app.config.admin_token);
+  return CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
 }
 
 Refused unauthorized() {

@@ -280,7 +280,7 @@ TEST_CASE("a login whose new session's reply is lost answers with that session",
   ProxiedAccounts w;
   REQUIRE(std::holds_alternative<auth::User>(w.signup("sam")));
   REQUIRE(std::holds_alternative<auth::LoginResult>(w.login("sam")));
-  w.proxy.arm("insert_session_settled", true);
+  w.proxy.arm("insert_session", true);
   const auto outcome = w.login("sam");
   CHECK(w.proxy.triggered());
   if (const auto* error = std::get_if<auth::Error>(&outcome)) FAIL("got " << describe(*error));
