@@ -343,8 +343,9 @@ std::variant<ParsedConfig, ConfigError> parse_config(const std::map<std::string,
     return ConfigError{"AUTHD_TLS_CERT and AUTHD_TLS_KEY must be set together"};
   }
   if (config.admin_token && config.admin_token->size() < kMinAdminTokenLength) {
-    return ConfigError{"AUTHD_ADMIN_TOKEN (--admin-token) is too short: it needs at least 32 "
-                       "characters (openssl rand -base64 32 makes one)"};
+    return ConfigError{
+        "AUTHD_ADMIN_TOKEN (--admin-token) is too short: it needs at least 32 "
+        "characters (openssl rand -base64 32 makes one)"};
   }
   if (config.bootstrap_admin_email.has_value() != config.bootstrap_admin_password.has_value()) {
     return ConfigError{

@@ -46,7 +46,8 @@ struct Config {
   bool log_json = false;
   std::optional<std::string> bootstrap_admin_email;
   std::optional<std::string> bootstrap_admin_password;
-  std::optional<RateLimit> signup_limit_address = RateLimit{100, std::chrono::hours(1)};  // off: none
+  std::optional<RateLimit> signup_limit_address =
+      RateLimit{100, std::chrono::hours(1)};  // off: none
   std::size_t max_connections = 10000;
   std::chrono::seconds db_timeout{5};
   std::vector<std::string> allowed_origins;  // "https://app.example.com", as browsers send Origin

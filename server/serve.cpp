@@ -143,17 +143,17 @@ int serve(const Config& config) {
   // The lowest priority: a flood of logins must not slow session checks on the event loop.
   constexpr int kHashNice = 19;
   auth::HashPool hashes(config.hash_threads, config.hash_queue, kHashNice);
-  auth::Accounts accounts(db, requests_db, hashes,
-                          {config.pbkdf2_iterations,
-                           config.session_ttl,
-                           {config.login_limit_account.count, config.login_limit_account.window},
-                           {config.login_limit_address.count, config.login_limit_address.window},
-                           config.durable_sessions,
-                           config.signup_limit_address
-                               ? std::optional<auth::RateLimit>(auth::RateLimit{
-                                     config.signup_limit_address->count,
-                                     config.signup_limit_address->window})
-                               : std::nullopt});
+  auth::Accounts accounts(
+      db, requests_db, hashes,
+      {config.pbkdf2_iterations,
+       config.session_ttl,
+       {config.login_limit_account.count, config.login_limit_account.window},
+       {config.login_limit_address.count, config.login_limit_address.window},
+       config.durable_sessions,
+       config.signup_limit_address
+           ? std::optional<auth::RateLimit>(auth::RateLimit{config.signup_limit_address->count,
+                                                            config.signup_limit_address->window})
+           : std::nullopt});
   backup::BackupService backups(config.database_url, config.backup_dir,
                                 {config.backup_keep, config.backup_timeout, {}});
   Metrics metrics(route_names());
