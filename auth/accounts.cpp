@@ -75,8 +75,7 @@ net::awaitable<void> Accounts::purge_expired() {
   auto query = [](pqxx::connection& c) {
     pqxx::nontransaction tx(c);
     tx.exec_prepared(detail::name(db::sql::kPurgeSessions));
-    tx.exec_prepared(detail::name(db::sql::kPurgeLoginFailures));
-    tx.exec(std::string(db::sql::kPurgeRateLimits.text));
+    tx.exec_prepared(detail::name(db::sql::kPurgeRateLimits));
   };
   co_await db_.run(std::move(query));
 }

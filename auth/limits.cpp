@@ -37,6 +37,17 @@ std::string integer_array(const std::vector<std::int64_t>& values) {
   return out;
 }
 
+// A key's window as the counting statements return it: key, attempts, window start (µs), seconds
+// left; whether it is over is for the caller, who knows the key's limit.
+LimitCount counted_from(const db::Rows& rows, int row) {
+  LimitCount c;
+  c.key = rows.string(row, 0);
+  c.attempts = rows.integer(row, 1);
+  c.window_start_us = rows.integer(row, 2);
+  c.retry_after = std::max<std::int64_t>(rows.integer(row, 3), 1);
+  return c;
+}
+
 bool is_clean_text(std::string_view text) {
   if (!utf8_length(text)) return false;
   return std::none_of(text.begin(), text.end(), [](char c) {
@@ -83,11 +94,7 @@ net::awaitable<Tally> Limiter::count(std::vector<LimitKey> keys) {
     throw std::runtime_error("the limiter counted a different number of keys");
   }
   for (int row = 0; row < rows.size(); ++row) {
-    LimitCount c;
-    c.key = rows.string(row, 0);
-    c.attempts = rows.integer(row, 1);
-    c.window_start_us = rows.integer(row, 2);
-    c.retry_after = std::max<std::int64_t>(rows.integer(row, 3), 1);
+    LimitCount c = counted_from(rows, row);
     const auto limit =
         std::find_if(keys.begin(), keys.end(), [&](const LimitKey& k) { return k.key == c.key; });
     if (limit == keys.end()) throw std::runtime_error("the limiter returned an unknown key");
@@ -104,8 +111,8 @@ net::awaitable<Limiter::LoginCount> Limiter::count_login(const db::sql::Statemen
   parameters.reserve(5);
   std::string lowered = ascii_lower(identifier);
   parameters.push_back(std::move(identifier));
-  parameters.push_back(
-      std::move(lowered));  // the SQL makes it 'login:name:<it>' when nobody has it
+  // The SQL makes it 'login:name:<it>' when nobody has the identifier.
+  parameters.push_back(std::move(lowered));
   parameters.push_back(address.key);
   parameters.push_back(std::to_string(std::max<std::int64_t>(account.window.count(), 1)));
   parameters.push_back(std::to_string(std::max<std::int64_t>(address.limit.window.count(), 1)));
@@ -113,11 +120,7 @@ net::awaitable<Limiter::LoginCount> Limiter::count_login(const db::sql::Statemen
   out.rows = co_await db_.exec(statement, std::move(parameters));
   if (out.rows.size() != 2) throw std::runtime_error("the login count gave no two rows");
   for (int row = 0; row < 2; ++row) {
-    LimitCount c;
-    c.key = out.rows.string(row, 0);
-    c.attempts = out.rows.integer(row, 1);
-    c.window_start_us = out.rows.integer(row, 2);
-    c.retry_after = std::max<std::int64_t>(out.rows.integer(row, 3), 1);
+    LimitCount c = counted_from(out.rows, row);
     const auto& limit = c.key == address.key ? address.limit : account;
     c.over = c.attempts > static_cast<std::int64_t>(limit.count);
     out.tally.counts.push_back(std::move(c));

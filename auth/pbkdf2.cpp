@@ -21,6 +21,8 @@
 #define AUTHD_SHA_NI_TARGET __attribute__((target("sha,sse4.1,ssse3")))
 #endif
 
+#include "db/digest.hpp"
+
 namespace authd::auth {
 namespace {
 
@@ -283,16 +285,6 @@ class Pbkdf2Keys {
   SHA256_CTX outer_{};
 };
 
-const EVP_MD* sha256_md() {
-  // Fetched once: implicit fetches take a lock on every call.
-  static const EVP_MD* const md = [] {
-    EVP_MD* fetched = EVP_MD_fetch(nullptr, "SHA256", nullptr);
-    if (fetched == nullptr) throw std::runtime_error("EVP_MD_fetch(SHA256) failed");
-    return fetched;
-  }();
-  return md;
-}
-
 }  // namespace
 
 void pbkdf2_hmac_sha256(std::string_view password, std::span<const unsigned char> salt,
@@ -370,8 +362,8 @@ void pbkdf2_reference(std::string_view password, std::span<const unsigned char> 
   const unsigned char* salt_data = salt.empty() ? &kEmpty : salt.data();
   const char* password_data = password.empty() ? "" : password.data();
   if (PKCS5_PBKDF2_HMAC(password_data, static_cast<int>(password.size()), salt_data,
-                        static_cast<int>(salt.size()), static_cast<int>(iterations), sha256_md(),
-                        static_cast<int>(out.size()), out.data()) != 1) {
+                        static_cast<int>(salt.size()), static_cast<int>(iterations),
+                        db::sha256_md(), static_cast<int>(out.size()), out.data()) != 1) {
     throw std::runtime_error("PKCS5_PBKDF2_HMAC failed");
   }
 }

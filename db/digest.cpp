@@ -5,7 +5,6 @@
 #include <openssl/evp.h>
 
 namespace authd::db {
-namespace {
 
 const EVP_MD* sha256_md() {
   static const EVP_MD* const md = [] {
@@ -15,8 +14,6 @@ const EVP_MD* sha256_md() {
   }();
   return md;
 }
-
-}  // namespace
 
 Sha256Digest sha256(const void* data, std::size_t size) {
   Sha256Digest digest{};

@@ -9,7 +9,12 @@
 // SHA-256 and lower-case hex, the form digests take in the database (session token hashes,
 // backup checksums) and in constant-time comparisons of secrets. OpenSSL's SHA-256 is fetched
 // once: an implicit fetch per call takes locks inside OpenSSL.
+struct evp_md_st;
+
 namespace authd::db {
+
+// OpenSSL's SHA-256, fetched on first use (PBKDF2's HMAC needs it too).
+const evp_md_st* sha256_md();
 
 inline constexpr std::size_t kSha256Bytes = 32;
 using Sha256Digest = std::array<unsigned char, kSha256Bytes>;

@@ -18,8 +18,6 @@ const std::vector<const sql::Statement*>& sql::all_statements() {
       &kInsertUser,
       &kConfirmUser,
       &kFindClash,
-      &kRecordLoginFailure,
-      &kPurgeLoginFailures,
       &kConfirmSession,
       &kUpgradeHash,
       &kSessionUser,

@@ -78,20 +78,6 @@ inline constexpr Statement kFindClash{
     "ORDER BY lower(username) = lower($1) DESC LIMIT 1",
     true, Path::both};
 
-inline constexpr Statement kRecordLoginFailure{
-    "record_login_failure",
-    "INSERT INTO login_failures AS f (key, window_start, failures, window_seconds) "
-    "VALUES ($1, now(), 1, $2), ($3, now(), 1, $4) ON CONFLICT (key) DO UPDATE SET "
-    "failures = CASE WHEN f.window_start + make_interval(secs => excluded.window_seconds) <= now() "
-    "THEN 1 ELSE f.failures + 1 END, "
-    "window_start = CASE WHEN f.window_start + make_interval(secs => excluded.window_seconds) <= "
-    "now() THEN now() ELSE f.window_start END, "
-    "window_seconds = excluded.window_seconds",
-    false, Path::both};
-inline constexpr Statement kPurgeLoginFailures{"purge_login_failures",
-                                               "DELETE FROM login_failures WHERE window_start + "
-                                               "make_interval(secs => window_seconds) < now()"};
-
 // A new session; a successful login also clears the account's failure window. $5 false: the
 // transaction commits without waiting for its WAL flush (set_config(..., true) lasts until the
 // transaction ends, so it governs the commit that follows); true: as the server is configured.

@@ -16,6 +16,7 @@
 #include <boost/beast/http/string_body.hpp>
 
 #include "auth/hash_pool.hpp"
+#include "auth/validation.hpp"
 #include "server/file_stream.hpp"
 #include "server/problem.hpp"
 #include "server/routes.hpp"
@@ -58,12 +59,6 @@ bool acceptable_request_id(std::string_view id) {
     if (!ok) return false;
   }
   return true;
-}
-
-std::string lower(std::string_view text) {
-  std::string out(text);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
 }
 
 // The socket's descriptor as handlers on other threads may look at it: -1 once the connection
@@ -224,7 +219,8 @@ net::awaitable<void> serve_requests(App& app, Stream& stream, ConnectionState& s
     request.path = std::string(target.substr(0, target.find('?')));
     request.headers.reserve(8);
     for (const auto& field : message) {
-      request.headers.emplace_back(lower(field.name_string()), std::string(field.value()));
+      request.headers.emplace_back(auth::ascii_lower(field.name_string()),
+                                   std::string(field.value()));
     }
     request.body = std::move(message.body());
     const auto given_id = request.header("x-request-id");

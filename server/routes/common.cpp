@@ -36,6 +36,11 @@ bool trusted_proxy(const App& app, const std::array<unsigned char, 16>& address)
 
 }  // namespace
 
+Refused unauthorized() {
+  return Refused{
+      {auth::ErrorKind::unauthenticated, "unauthorized", "A valid session is required."}};
+}
+
 json::object json_body(const Request& request) {
   boost::system::error_code ec;
   json::value value = json::parse(request.body, ec);

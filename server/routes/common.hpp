@@ -24,6 +24,9 @@ struct Refused {
   auth::Error error;
 };
 
+// 401 unauthorized: the route needs a session and the request has none that is valid.
+Refused unauthorized();
+
 // The domain value, or Refused with the domain's error.
 template <class T>
 T take(auth::Result<T> result) {

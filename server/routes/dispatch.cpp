@@ -3,6 +3,7 @@
 
 #include <openssl/crypto.h>
 
+#include "auth/validation.hpp"
 #include "db/digest.hpp"
 #include "server/problem.hpp"
 #include "server/routes.hpp"
@@ -17,20 +18,13 @@ namespace {
 
 constexpr std::string_view kCorsMaxAge = "600";
 
-bool is_json(std::string_view content_type) {
-  const std::string_view type = content_type.substr(0, content_type.find(';'));
-  std::string lowered;
-  for (char c : type) {
-    if (c != ' ' && c != '\t')
-      lowered += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  }
-  return lowered == "application/json";
-}
+using auth::ascii_lower;
 
-std::string lower(std::string_view text) {
-  std::string out(text);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
+bool is_json(std::string_view content_type) {
+  std::string_view type = content_type.substr(0, content_type.find(';'));
+  while (!type.empty() && (type.front() == ' ' || type.front() == '\t')) type.remove_prefix(1);
+  while (!type.empty() && (type.back() == ' ' || type.back() == '\t')) type.remove_suffix(1);
+  return ascii_lower(type) == "application/json";
 }
 
 // scheme://host[:port] as the client reached authd: a browser's Origin for same-origin calls.
@@ -41,7 +35,7 @@ std::string own_origin(const App& app, const Request& request) {
       forwarded && via_trusted_proxy(app, request)) {
     host = forwarded;
   }
-  return (over_tls(app, request) ? "https://" : "http://") + lower(host.value_or(""));
+  return (over_tls(app, request) ? "https://" : "http://") + ascii_lower(host.value_or(""));
 }
 
 bool allowed_origin(const App& app, std::string_view origin) {
@@ -56,12 +50,13 @@ bool changes_state(const Route& route) {
 // A browser marked it as coming from another site: Sec-Fetch-Site, or an Origin that is neither
 // authd's own nor allowed. Requests with neither header (curl, servers) are not browsers'.
 bool cross_site(const App& app, const Request& request) {
-  if (const auto site = request.header("sec-fetch-site"); site && lower(*site) == "cross-site") {
+  if (const auto site = request.header("sec-fetch-site");
+      site && ascii_lower(*site) == "cross-site") {
     return true;
   }
   const auto origin = request.header("origin");
   if (!origin) return false;
-  return lower(*origin) != own_origin(app, request) && !allowed_origin(app, *origin);
+  return ascii_lower(*origin) != own_origin(app, request) && !allowed_origin(app, *origin);
 }
 
 void add_cors(Response& response, std::string_view origin) {

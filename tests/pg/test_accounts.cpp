@@ -23,13 +23,19 @@
 #include "auth/session_token.hpp"
 #include "db/executor.hpp"
 #include "db/statements.hpp"
+#include "tests/support/coro.hpp"
 #include "tests/support/pg.hpp"
+#include "tests/support/results.hpp"
 
 namespace net = boost::asio;
 using namespace authd;
 using namespace std::chrono_literals;
 
 namespace {
+
+using test::error_of;
+using test::kind_of;
+using test::value_of;
 
 constexpr std::uint32_t kIterations = 1000;
 
@@ -43,10 +49,7 @@ auth::AccountsOptions options(auth::RateLimit account = {10, 900s},
 // Runs one coroutine to its end on io; exceptions come out of get() here, on the test's thread.
 template <class T>
 T await(net::io_context& io, net::awaitable<T> coroutine) {
-  io.restart();
-  auto future = net::co_spawn(io, std::move(coroutine), net::use_future);
-  io.run();
-  return future.get();
+  return test::run_one(io, std::move(coroutine));
 }
 
 template <class T>
@@ -102,21 +105,6 @@ struct World {
   auth::HashPool hashes;
   auth::Accounts accounts;
 };
-
-template <class T>
-const auth::Error& error_of(const auth::Result<T>& outcome) {
-  REQUIRE(std::holds_alternative<auth::Error>(outcome));
-  return std::get<auth::Error>(outcome);
-}
-
-template <class T>
-const T& value_of(const auth::Result<T>& outcome) {
-  if (const auto* error = std::get_if<auth::Error>(&outcome)) {
-    FAIL_CHECK("unexpected " << static_cast<int>(error->kind) << " " << error->code);
-  }
-  REQUIRE(std::holds_alternative<T>(outcome));
-  return std::get<T>(outcome);
-}
 
 bool is_rfc3339_utc(const std::string& text) {
   return text.size() == 20 && text[4] == '-' && text[7] == '-' && text[10] == 'T' &&

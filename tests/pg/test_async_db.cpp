@@ -14,6 +14,7 @@
 
 #include "db/async_db.hpp"
 #include "db/statements.hpp"
+#include "tests/support/coro.hpp"
 #include "tests/support/pg.hpp"
 
 namespace net = boost::asio;
@@ -50,13 +51,7 @@ net::awaitable<int> read_backend_pid(db::AsyncDb& database) {
   co_return static_cast<int>(rows.integer(0, 0));
 }
 
-template <class T>
-T run_one(net::io_context& io, net::awaitable<T> coroutine) {
-  io.restart();
-  auto future = net::co_spawn(io, std::move(coroutine), net::use_future);
-  io.run();
-  return future.get();
-}
+using test::run_one;
 
 void terminate_backend(const std::string& url, int pid) {
   pqxx::connection admin(url);

@@ -17,13 +17,19 @@
 #include "auth/limits.hpp"
 #include "auth/password.hpp"
 #include "auth/pbkdf2.hpp"
+#include "tests/support/coro.hpp"
 #include "tests/support/pg.hpp"
+#include "tests/support/results.hpp"
 
 namespace net = boost::asio;
 using namespace authd;
 using namespace std::chrono_literals;
 
 namespace {
+
+using test::error_of;
+using test::kind_of;
+using test::value_of;
 
 constexpr std::uint32_t kIterations = 1000;
 
@@ -44,10 +50,7 @@ struct World {
 
   template <class T>
   T await(net::awaitable<T> coroutine) {
-    io.restart();
-    auto future = net::co_spawn(io, std::move(coroutine), net::use_future);
-    io.run();
-    return future.get();
+    return test::run_one(io, std::move(coroutine));
   }
 
   auth::Result<auth::User> signup(
@@ -79,25 +82,6 @@ struct World {
   auth::HashPool hashes;
   auth::Accounts accounts;
 };
-
-template <class T>
-const auth::Error& error_of(const auth::Result<T>& outcome) {
-  REQUIRE(std::holds_alternative<auth::Error>(outcome));
-  return std::get<auth::Error>(outcome);
-}
-
-template <class T>
-auth::ErrorKind kind_of(const auth::Result<T>& outcome) {
-  return error_of(outcome).kind;
-}
-
-template <class T>
-const T& value_of(const auth::Result<T>& outcome) {
-  if (const auto* error = std::get_if<auth::Error>(&outcome))
-    FAIL_CHECK("refused: " << error->code);
-  REQUIRE(std::holds_alternative<T>(outcome));
-  return std::get<T>(outcome);
-}
 
 std::vector<auth::LimitKey> one_key(const std::string& key, auth::RateLimit limit) {
   std::vector<auth::LimitKey> keys;
@@ -177,7 +161,10 @@ TEST_CASE("the limiter gives back an attempt in its own window only, and clears 
   const auto counted = w.await(limiter.count(one_key(odd, {5, 60s})));
   REQUIRE(counted.counts.size() == 1);
   CHECK(counted.counts[0].key == odd);
-  CHECK(w.scalar("SELECT count(*) FROM rate_limits WHERE key = $$" + odd + "$$") == "1");
+  pqxx::connection c(w.url);
+  pqxx::nontransaction tx(c);
+  CHECK(tx.exec_params1("SELECT count(*) FROM rate_limits WHERE key = $1", odd)[0]
+            .as<std::string>() == "1");
 }
 
 TEST_CASE("50 simultaneous wrong logins for one account: at most 10 are hashed", "[pg][limits]") {
