@@ -143,11 +143,13 @@ void wait_socket(PGconn* conn, bool write, Clock::time_point deadline) {
   }
 }
 
-// Waits until libpq has a whole result to give (or the COPY data asked for).
-void await_input(PGconn* conn, Clock::time_point deadline) {
+// Waits until libpq has a whole result to give (or the COPY data asked for); during names the
+// step in the error, so a broken COPY says so however the break shows first.
+void await_input(PGconn* conn, Clock::time_point deadline, std::string_view during = {}) {
   wait_socket(conn, false, deadline);
   if (PQconsumeInput(conn) == 0) {
-    throw db::DatabaseUnavailable("backup: lost the connection to PostgreSQL");
+    throw db::DatabaseUnavailable("backup: lost the connection to PostgreSQL" +
+                                  std::string(during));
   }
 }
 
@@ -344,7 +346,7 @@ BackupInfo BackupService::write_file(const ProgressFn& progress, Clock::time_poi
     char* data = nullptr;
     const int n = PQgetCopyData(conn.get(), &data, 1);
     if (n == 0) {  // nothing whole yet
-      await_input(conn.get(), deadline);
+      await_input(conn.get(), deadline, " during the COPY");
       continue;
     }
     if (n > 0) {
@@ -367,7 +369,7 @@ BackupInfo BackupService::write_file(const ProgressFn& progress, Clock::time_poi
     if (n == -1) break;
     throw db::DatabaseUnavailable("backup: the COPY stream broke off");
   }
-  while (PQisBusy(conn.get()) != 0) await_input(conn.get(), deadline);
+  while (PQisBusy(conn.get()) != 0) await_input(conn.get(), deadline, " at the end of the COPY");
   PgResult end(PQgetResult(conn.get()));
   if (PQresultStatus(end.get()) != PGRES_COMMAND_OK) {
     throw db::DatabaseUnavailable("backup: COPY did not complete");
