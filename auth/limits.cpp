@@ -2,8 +2,10 @@
 
 #include <algorithm>
 #include <stdexcept>
+#include <unordered_map>
 #include <utility>
 
+#include <boost/asio/execution_context.hpp>
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/ip/network_v6.hpp>
 
@@ -39,10 +41,13 @@ std::string integer_array(const std::vector<std::int64_t>& values) {
 
 // A key's window as the counting statements return it: key, attempts, window start (µs), seconds
 // left; whether it is over is for the caller, who knows the key's limit.
-LimitCount counted_from(const db::Rows& rows, int row) {
+// A statement that counted share.size attempts at once returns the count after the last of them;
+// this request's is as many fewer as came after it.
+template <class Share>
+LimitCount counted_from(const db::Rows& rows, int row, const Share& share) {
   LimitCount c;
   c.key = rows.string(row, 0);
-  c.attempts = rows.integer(row, 1);
+  c.attempts = rows.integer(row, 1) - static_cast<std::int64_t>(share.size - 1 - share.position);
   c.window_start_us = rows.integer(row, 2);
   c.retry_after = std::max<std::int64_t>(rows.integer(row, 3), 1);
   return c;
@@ -86,15 +91,21 @@ net::awaitable<Tally> Limiter::count(std::vector<LimitKey> keys) {
     names.push_back(k.key);
     windows.push_back(std::max<std::int64_t>(k.limit.window.count(), 1));
   }
-  std::vector<std::string> parameters;
-  parameters.push_back(text_array(names));
-  parameters.push_back(integer_array(windows));
-  const db::Rows rows = co_await db_.exec(db::sql::kLimitCount, std::move(parameters));
+  std::string names_text = text_array(names);
+  std::string windows_text = integer_array(windows);
+  auto run = [&](std::size_t attempts) -> net::awaitable<db::Rows> {
+    co_return co_await db_.exec(db::sql::kLimitCount,
+                                params3(names_text, windows_text, std::to_string(attempts)));
+  };
+  std::string together = names_text + '\n' + windows_text;
+  Coalescers* loop = co_await coalescers();
+  const auto share = co_await loop->count.join(std::move(together), run);
+  const db::Rows& rows = *share.result;
   if (rows.size() != static_cast<int>(keys.size())) {
     throw std::runtime_error("the limiter counted a different number of keys");
   }
   for (int row = 0; row < rows.size(); ++row) {
-    LimitCount c = counted_from(rows, row);
+    LimitCount c = counted_from(rows, row, share);
     const auto limit =
         std::find_if(keys.begin(), keys.end(), [&](const LimitKey& k) { return k.key == c.key; });
     if (limit == keys.end()) throw std::runtime_error("the limiter returned an unknown key");
@@ -108,7 +119,7 @@ net::awaitable<Limiter::LoginCount> Limiter::count_login(const db::sql::Statemen
                                                          std::string identifier, RateLimit account,
                                                          LimitKey address) {
   std::vector<std::string> parameters;
-  parameters.reserve(5);
+  parameters.reserve(6);
   std::string lowered = ascii_lower(identifier);
   parameters.push_back(std::move(identifier));
   // The SQL makes it 'login:name:<it>' when nobody has the identifier.
@@ -116,11 +127,26 @@ net::awaitable<Limiter::LoginCount> Limiter::count_login(const db::sql::Statemen
   parameters.push_back(address.key);
   parameters.push_back(std::to_string(std::max<std::int64_t>(account.window.count(), 1)));
   parameters.push_back(std::to_string(std::max<std::int64_t>(address.limit.window.count(), 1)));
+  std::string together(statement.name);
+  for (const auto& p : parameters) {
+    if (p.find('\0') != std::string::npos) {
+      throw std::invalid_argument("a login count parameter must not contain NUL");
+    }
+    together += '\0';
+    together += p;
+  }
+  auto run = [&](std::size_t attempts) -> net::awaitable<db::Rows> {
+    std::vector<std::string> with_attempts = parameters;
+    with_attempts.push_back(std::to_string(attempts));
+    co_return co_await db_.exec(statement, std::move(with_attempts));
+  };
   LoginCount out;
-  out.rows = co_await db_.exec(statement, std::move(parameters));
-  if (out.rows.size() != 2) throw std::runtime_error("the login count gave no two rows");
+  Coalescers* loop = co_await coalescers();
+  const auto share = co_await loop->login.join(std::move(together), run);
+  out.rows = share.result;
+  if (out.rows->size() != 2) throw std::runtime_error("the login count gave no two rows");
   for (int row = 0; row < 2; ++row) {
-    LimitCount c = counted_from(out.rows, row);
+    LimitCount c = counted_from(*out.rows, row, share);
     const auto& limit = c.key == address.key ? address.limit : account;
     c.over = c.attempts > static_cast<std::int64_t>(limit.count);
     out.tally.counts.push_back(std::move(c));
@@ -137,8 +163,45 @@ net::awaitable<void> Limiter::settle(const Tally& tally, std::vector<std::string
     starts.push_back(c.window_start_us);
   }
   if (cleared.empty() && refunded.empty()) co_return;
-  co_await db_.exec(db::sql::kLimitSettle,
-                    params3(text_array(cleared), text_array(refunded), integer_array(starts)));
+  std::vector<std::string> parameters =
+      params3(text_array(cleared), text_array(refunded), integer_array(starts));
+  std::string together = parameters[0] + '\n' + parameters[1] + '\n' + parameters[2];
+  auto run = [&](std::size_t attempts) -> net::awaitable<bool> {
+    std::vector<std::string> with_attempts = parameters;
+    with_attempts.push_back(std::to_string(attempts));
+    co_await db_.exec(db::sql::kLimitSettle, std::move(with_attempts));
+    co_return true;
+  };
+  Coalescers* loop = co_await coalescers();
+  co_await loop->settle.join(std::move(together), run);
+}
+
+namespace {
+
+// Each event loop's coalescers, one set per Limiter, owned by the io_context: they go when it
+// goes, with the coroutines waiting in them.
+class LoopCoalescers : public net::execution_context::service {
+ public:
+  static inline net::execution_context::id id;
+  explicit LoopCoalescers(net::execution_context& context) : service(context) {}
+
+  Limiter::Coalescers& of(const Limiter* limiter) {
+    auto& mine = sets_[limiter];
+    if (!mine) mine = std::make_unique<Limiter::Coalescers>();
+    return *mine;
+  }
+
+ private:
+  void shutdown() override {}
+  std::unordered_map<const Limiter*, std::unique_ptr<Limiter::Coalescers>> sets_;
+};
+
+}  // namespace
+
+net::awaitable<Limiter::Coalescers*> Limiter::coalescers() {
+  const auto executor = co_await net::this_coro::executor;
+  net::execution_context& context = net::query(executor, net::execution::context);
+  co_return &net::use_service<LoopCoalescers>(context).of(this);
 }
 
 std::string account_key(std::optional<std::int64_t> user_id, std::string_view identifier) {

@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -9,6 +10,7 @@
 
 #include <boost/asio/awaitable.hpp>
 
+#include "auth/coalesce.hpp"
 #include "db/async_db.hpp"
 
 namespace authd::auth {
@@ -53,6 +55,9 @@ struct Tally {
 // given back, so a window holds only attempts that were (or are being) carried out; a key that
 // is over stays at its limit until its window ends. A success may clear a key or give its
 // attempt back (a proven password clears its account's failures and refunds its address).
+// Identical counts (or settles) that arrive while one runs are carried out together, one
+// statement counting n attempts: a flood of logins for one account from one address costs a
+// few writes to its two rows instead of three per login.
 class Limiter {
  public:
   explicit Limiter(db::AsyncDb& db) : db_(db) {}
@@ -65,7 +70,7 @@ class Limiter {
   // key, attempts, window start (µs), retry after, then the user's columns and stored hash.
   struct LoginCount {
     Tally tally;
-    db::Rows rows{nullptr};
+    std::shared_ptr<const db::Rows> rows;  // shared by the logins counted together
   };
   net::awaitable<LoginCount> count_login(const db::sql::Statement& statement,
                                          std::string identifier, RateLimit account,
@@ -75,7 +80,18 @@ class Limiter {
   // keys of tally (only in the window it was counted in).
   net::awaitable<void> settle(const Tally& tally, std::vector<std::string> cleared = {});
 
+  // Every count and settle goes through these, per event loop: identical ones that arrive
+  // while one runs are done by one statement (the same keys in the same windows, so each
+  // request's count is exactly what it would have been alone).
+  struct Coalescers {
+    Coalescer<db::Rows> count;
+    Coalescer<db::Rows> login;
+    Coalescer<bool> settle;
+  };
+
  private:
+  net::awaitable<Coalescers*> coalescers();
+
   db::AsyncDb& db_;
 };
 

@@ -37,9 +37,9 @@ net::awaitable<Result<LoginResult>> Accounts::login(Credentials credentials) {
                                                std::move(address));
   const Tally tally = std::move(counted.tally);
   LoginLookup lookup;
-  if (!counted.rows.is_null(0, 4)) {
-    lookup.user = detail::user_from(counted.rows, 0, 4);
-    lookup.password_hash = counted.rows.string(0, 9);
+  if (!counted.rows->is_null(0, 4)) {
+    lookup.user = detail::user_from(*counted.rows, 0, 4);
+    lookup.password_hash = counted.rows->string(0, 9);
   }
   const std::string account_key = detail::login_account_key(
       lookup.user ? std::optional<std::int64_t>(lookup.user->id) : std::nullopt,

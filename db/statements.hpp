@@ -173,18 +173,18 @@ inline constexpr Statement kDumpUsers{
 #define AUTHD_SQL_NO_FLUSH_WAIT \
   "(SELECT set_config('synchronous_commit', 'off', true)) AS no_flush_wait"
 
-// The limiter (auth/limits): one attempt counted in each key's fixed window, atomically, in one
+// The limiter (auth/limits): $3 attempts counted in each key's fixed window, atomically, in one
 // statement; $1 text[] keys (sorted, so concurrent counts lock rows in one order), $2 integer[]
-// window seconds. A window that has passed starts again at this attempt. Returns each key's
-// attempts, window start (microseconds since the epoch) and seconds left.
+// window seconds. A window that has passed starts again with these attempts. Returns each key's
+// attempts (these included), window start (microseconds since the epoch) and seconds left.
 inline constexpr Statement kLimitCount{
     "limit_count",
     "INSERT INTO rate_limits AS r (key, window_start, attempts, window_seconds) "
-    "SELECT t.key, now(), 1, t.window_seconds FROM unnest($1::text[], $2::integer[]) "
+    "SELECT t.key, now(), $3::integer, t.window_seconds FROM unnest($1::text[], $2::integer[]) "
     "AS t(key, window_seconds), " AUTHD_SQL_NO_FLUSH_WAIT
     " ON CONFLICT (key) DO UPDATE SET "
     "attempts = CASE WHEN r.window_start + make_interval(secs => r.window_seconds) <= now() "
-    "THEN 1 ELSE r.attempts + 1 END, "
+    "THEN excluded.attempts ELSE r.attempts + excluded.attempts END, "
     "window_start = CASE WHEN r.window_start + make_interval(secs => r.window_seconds) <= now() "
     "THEN now() ELSE r.window_start END, "
     "window_seconds = excluded.window_seconds "
@@ -193,13 +193,13 @@ inline constexpr Statement kLimitCount{
     "- now())), 1)::bigint",
     false, Path::loop};
 // $1 text[] keys whose counts start again from zero (a proven password); $2 text[] keys and $3
-// bigint[] their window starts (as kLimitCount returned them): one attempt given back, in that
+// bigint[] their window starts (as kLimitCount returned them): $4 attempts given back, in that
 // window only. Rows are zeroed, not deleted: a key deleted and inserted again at every login leaves
 // dead index entries that every later count must step over until a vacuum.
 inline constexpr Statement kLimitSettle{
     "limit_settle",
     "WITH cleared AS (UPDATE rate_limits SET attempts = 0 WHERE key = ANY($1::text[])) "
-    "UPDATE rate_limits r SET attempts = r.attempts - 1 "
+    "UPDATE rate_limits r SET attempts = greatest(r.attempts - $4::integer, 0) "
     "FROM unnest($2::text[], $3::bigint[]) AS t(key, window_start_us), " AUTHD_SQL_NO_FLUSH_WAIT
     " "
     "WHERE r.key = t.key AND r.attempts > 0 "
@@ -221,19 +221,20 @@ inline constexpr Statement kInsertSession{
     false, Path::both};
 
 // A login's lookup and its count in one round trip. The account key is the user the identifier
-// names ('login:user:<id>'), else the identifier as given, lower-cased ($2); the address key is $3.
-// Counted as kLimitCount counts, keys in sorted order so concurrent counts never deadlock; every
-// row also carries the user (NULLs when the identifier names nobody).
+// names ('login:user:<id>'), else the identifier as given, lower-cased ($2); the address key is $3;
+// $4 and $5 the windows' seconds; $6 attempts counted. Counted as kLimitCount counts, keys in
+// sorted order so concurrent counts never deadlock; every row also carries the user (NULLs when the
+// identifier names nobody).
 #define AUTHD_SQL_LOGIN_COUNT(condition) \
   "WITH u AS (SELECT * FROM users WHERE " condition "), "                                        \
   "k AS (SELECT key, window_seconds FROM (VALUES (coalesce('login:user:' || (SELECT id FROM u), " \
   "'login:name:' || $2), $4::integer), ($3, $5::integer)) AS v(key, window_seconds) "            \
   "ORDER BY key), "                                                                              \
   "counted AS (INSERT INTO rate_limits AS r (key, window_start, attempts, window_seconds) "      \
-  "SELECT key, now(), 1, window_seconds FROM k, " AUTHD_SQL_NO_FLUSH_WAIT                        \
+  "SELECT key, now(), $6::integer, window_seconds FROM k, " AUTHD_SQL_NO_FLUSH_WAIT              \
   " ON CONFLICT (key) DO UPDATE SET "                                                            \
   "attempts = CASE WHEN r.window_start + make_interval(secs => r.window_seconds) <= now() "      \
-  "THEN 1 ELSE r.attempts + 1 END, "                                                             \
+  "THEN excluded.attempts ELSE r.attempts + excluded.attempts END, "                                                             \
   "window_start = CASE WHEN r.window_start + make_interval(secs => r.window_seconds) <= now() "  \
   "THEN now() ELSE r.window_start END, "                                                         \
   "window_seconds = excluded.window_seconds "                                                    \

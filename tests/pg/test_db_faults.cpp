@@ -184,7 +184,7 @@ TEST_CASE("a connection to a read-only server is dropped and opened again",
         (on ? " SET default_transaction_read_only = on" : " RESET default_transaction_read_only"));
   };
   // A write that touches no row: a read-only server refuses it all the same (25006).
-  const std::vector<std::string> failure{"{}", "{}", "{}"};
+  const std::vector<std::string> failure{"{}", "{}", "{}", "1"};
   set_read_only(true);
   {
     // By default libpq refuses a read-only server while connecting.
