@@ -19,7 +19,8 @@ Accounts::Accounts(db::DbExecutor& db, db::AsyncDb& requests, HashPool& hashes,
       hashes_(hashes),
       limiter_(requests),
       options_(options),
-      dummy_(*parse_phc(dummy_phc(std::max<std::uint32_t>(options.iterations, 1)))) {}
+      dummy_(*parse_phc(dummy_phc(std::max<std::uint32_t>(options.iterations, 1)))),
+      sessions_(options.session_cache, options.session_cache_ttl) {}
 
 net::awaitable<Accounts::PasswordCheck> Accounts::verify_attempt(
     std::string password, const std::optional<PasswordHash>& stored,

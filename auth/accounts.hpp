@@ -15,6 +15,8 @@
 #include "auth/hash_pool.hpp"
 #include "auth/limits.hpp"
 #include "auth/password.hpp"
+#include "auth/session_cache.hpp"
+#include "auth/user.hpp"
 #include "db/async_db.hpp"
 #include "db/executor.hpp"
 #include "db/pool.hpp"
@@ -22,12 +24,6 @@
 namespace authd::auth {
 
 namespace net = boost::asio;
-
-// A user as the API shows it; created_at is RFC 3339 UTC text made by PostgreSQL.
-struct User {
-  std::int64_t id = 0;
-  std::string username, email, role, created_at;
-};
 
 // client_address keys the sign-up limit; client_gone is asked on the hash thread before the
 // hash starts (true: ClientGone, nothing hashed). Both may be called from any thread.
@@ -53,12 +49,6 @@ struct LoginResult {
   std::string expires_at;
 };
 
-struct Session {
-  User user;
-  std::string expires_at;
-  std::string token_hash_hex;
-};
-
 struct AccountsOptions {
   std::uint32_t iterations;  // PBKDF2 cost of new hashes; lower stored costs are upgraded
   std::chrono::seconds session_ttl;
@@ -71,6 +61,9 @@ struct AccountsOptions {
   bool durable_sessions = true;
   // Sign-ups per client address; nullopt: unlimited.
   std::optional<RateLimit> signup_address = RateLimit{100, std::chrono::hours(1)};
+  // Sessions kept in memory for session checks (0: none), and the longest one is trusted unread.
+  std::size_t session_cache = 0;
+  std::chrono::seconds session_cache_ttl{300};
 };
 
 // Login outcomes since start, for /metrics.
@@ -103,8 +96,14 @@ class Accounts {
   // count and gives the address its attempt back.
   net::awaitable<Result<LoginResult>> login(Credentials credentials);
 
-  // nullopt for an unknown, expired or malformed token.
+  // nullopt for an unknown, expired or malformed token. Always read from the database.
   net::awaitable<std::optional<Session>> authenticate(std::string_view token);
+
+  // A session check: from the session cache when it has the token (fresh: never), else read
+  // from the database and cached. Null for an unknown, expired or malformed token.
+  net::awaitable<std::shared_ptr<const CachedSession>> check_session(std::string_view token,
+                                                                     bool fresh = false);
+  SessionCache& session_cache() { return sessions_; }
 
   // True when a session ended.
   net::awaitable<bool> logout(std::string_view token);
@@ -169,6 +168,7 @@ class Accounts {
   // real check, so the answer's timing reveals nothing.
   const PasswordHash dummy_;
   LoginCounters counters_;
+  SessionCache sessions_;
 };
 
 }  // namespace authd::auth

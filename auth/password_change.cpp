@@ -83,6 +83,7 @@ net::awaitable<Result<std::monostate>> Accounts::change_password(
     tx.exec_prepared(name(db::sql::kChangePassword), user_id, new_hash, keep_session);
   };
   co_await db_.run(std::move(update));
+  sessions_.drop_user(user_id);
   co_return std::monostate{};
 }
 

@@ -21,13 +21,19 @@ std::string new_session_token() {
   return token;
 }
 
-std::optional<std::string> token_hash_hex(std::string_view token) {
+std::optional<db::Sha256Digest> token_digest(std::string_view token) {
   if (token.size() != kSessionTokenLength) return std::nullopt;
   auto raw = base64url_decode(token);
   if (!raw || raw->size() != kSessionTokenBytes) return std::nullopt;
   const db::Sha256Digest digest = db::sha256(raw->data(), raw->size());
   OPENSSL_cleanse(raw->data(), raw->size());
-  return db::to_hex(digest);
+  return digest;
+}
+
+std::optional<std::string> token_hash_hex(std::string_view token) {
+  const auto digest = token_digest(token);
+  if (!digest) return std::nullopt;
+  return db::to_hex(*digest);
 }
 
 }  // namespace authd::auth

@@ -5,6 +5,8 @@
 #include <string>
 #include <string_view>
 
+#include "db/digest.hpp"
+
 namespace authd::auth {
 
 inline constexpr std::size_t kSessionTokenBytes = 32;
@@ -18,5 +20,8 @@ std::string new_session_token();
 // bytes (not of its text), passed to SQL as decode($1, 'hex'). nullopt for anything
 // new_session_token cannot have produced, so malformed tokens never reach the database.
 std::optional<std::string> token_hash_hex(std::string_view token);
+
+// The same SHA-256 as bytes: what the session cache is keyed by.
+std::optional<db::Sha256Digest> token_digest(std::string_view token);
 
 }  // namespace authd::auth

@@ -64,18 +64,36 @@ net::awaitable<LoginResult> Accounts::start_session(const User& user, const std:
   co_return result;
 }
 
+net::awaitable<std::shared_ptr<const CachedSession>> Accounts::check_session(std::string_view token,
+                                                                             bool fresh) {
+  const auto digest = token_digest(token);
+  if (!digest) co_return nullptr;
+  if (!fresh) {
+    if (auto cached = sessions_.find(*digest)) co_return cached;
+  }
+  const std::uint64_t generation = sessions_.generation();
+  const db::Rows rows = co_await requests_.exec(db::sql::kSessionUser, params(db::to_hex(*digest)));
+  if (rows.empty()) co_return nullptr;
+  auto found = make_cached_session(
+      Session{detail::user_from(rows, 0), rows.string(0, 5), db::to_hex(*digest)},
+      rows.integer(0, 6));
+  sessions_.insert(*digest, found, generation);
+  co_return found;
+}
+
 net::awaitable<std::optional<Session>> Accounts::authenticate(std::string_view token) {
-  auto token_hash = token_hash_hex(token);
-  if (!token_hash) co_return std::nullopt;
-  const db::Rows rows = co_await requests_.exec(db::sql::kSessionUser, params(*token_hash));
-  if (rows.empty()) co_return std::nullopt;
-  co_return Session{detail::user_from(rows, 0), rows.string(0, 5), *token_hash};
+  const auto found = co_await check_session(token, true);
+  if (!found) co_return std::nullopt;
+  co_return found->session;
 }
 
 net::awaitable<bool> Accounts::logout(std::string_view token) {
-  auto token_hash = token_hash_hex(token);
-  if (!token_hash) co_return false;
-  const db::Rows ended = co_await requests_.exec(db::sql::kDeleteSession, params(*token_hash));
+  const auto digest = token_digest(token);
+  if (!digest) co_return false;
+  const db::Rows ended =
+      co_await requests_.exec(db::sql::kDeleteSession, params(db::to_hex(*digest)));
+  // This instance refuses it at once; the others when the notification arrives.
+  sessions_.drop_session(*digest);
   co_return !ended.empty();
 }
 
@@ -85,6 +103,7 @@ net::awaitable<void> Accounts::logout_all(std::int64_t user_id) {
     tx.exec_prepared(name(db::sql::kDeleteUserSessions), user_id);
   };
   co_await db_.run(std::move(query));
+  sessions_.drop_user(user_id);
 }
 
 }  // namespace authd::auth

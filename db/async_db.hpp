@@ -97,6 +97,11 @@ class AsyncDb {
   net::awaitable<Rows> exec(const sql::Statement& statement, std::vector<std::string> params);
 
   AsyncDbStats stats() const;
+
+  // A connection of its own, opened on the opener thread with the same settings (null when
+  // PostgreSQL cannot be reached): for a caller that keeps one open, like the notification
+  // listener.
+  net::awaitable<detail::PgConnPtr> open_connection() { return open_elsewhere(); }
   const PoolOptions& options() const { return options_; }
   // Statements that were tried again on a fresh connection after one broke (or was read-only).
   std::uint64_t retried() const { return retried_.load(std::memory_order_relaxed); }

@@ -89,15 +89,29 @@ inline constexpr Statement kConfirmSession{
 inline constexpr Statement kUpgradeHash{
     "upgrade_hash", "UPDATE users SET password_hash = $2 WHERE id = $1 AND password_hash = $3"};
 
+// A session's user, its end as text and as seconds since the epoch (the session cache's clock).
 inline constexpr Statement kSessionUser{"session_user",
-    "SELECT " AUTHD_SQL_USER_COLUMNS("u") ", " AUTHD_SQL_RFC3339("s.expires_at") " "
+    "SELECT " AUTHD_SQL_USER_COLUMNS("u") ", " AUTHD_SQL_RFC3339("s.expires_at") ", "
+    "floor(extract(epoch FROM s.expires_at))::bigint "
     "FROM sessions s JOIN users u ON u.id = s.user_id "
     "WHERE s.token_hash = decode($1, 'hex') AND s.expires_at > now()", true, Path::both};
+
+// Every change that ends or alters a session tells every instance in its own transaction
+// (NOTIFY is delivered at commit, and not at all on rollback), so their session caches drop it:
+// 's:<token hash hex>' one session, 'u:<user id>' every session of a user, '*' everything.
+#define AUTHD_SQL_SESSIONS_CHANNEL "authd_sessions"
+#define AUTHD_SQL_NOTIFY(payload) "pg_notify('" AUTHD_SQL_SESSIONS_CHANNEL "', " payload ")"
+inline constexpr std::string_view kSessionsChannel = AUTHD_SQL_SESSIONS_CHANNEL;
+
 inline constexpr Statement kDeleteSession{
-    "delete_session", "DELETE FROM sessions WHERE token_hash = decode($1, 'hex') RETURNING user_id",
+    "delete_session",
+    "DELETE FROM sessions WHERE token_hash = decode($1, 'hex') "
+    "RETURNING user_id, " AUTHD_SQL_NOTIFY("'s:' || encode(token_hash, 'hex')"),
     false, Path::both};
-inline constexpr Statement kDeleteUserSessions{"delete_user_sessions",
-                                               "DELETE FROM sessions WHERE user_id = $1"};
+// (Identical notifications of one transaction are delivered once.)
+inline constexpr Statement kDeleteUserSessions{
+    "delete_user_sessions",
+    "DELETE FROM sessions WHERE user_id = $1 RETURNING " AUTHD_SQL_NOTIFY("'u:' || user_id")};
 inline constexpr Statement kPurgeSessions{"purge_sessions",
                                           "DELETE FROM sessions WHERE expires_at <= now()"};
 
@@ -106,11 +120,14 @@ inline constexpr Statement kUserPasswordHash{"user_password_hash",
 // Sets the new hash and ends every other session of the user, atomically.
 inline constexpr Statement kChangePassword{
     "change_password",
-    "WITH ended AS (DELETE FROM sessions WHERE user_id = $1 AND token_hash <> decode($3, 'hex')) "
-    "UPDATE users SET password_hash = $2 WHERE id = $1"};
+    "WITH ended AS (DELETE FROM sessions WHERE user_id = $1 AND token_hash <> decode($3, 'hex')), "
+    "told AS (SELECT " AUTHD_SQL_NOTIFY("'u:' || $1::bigint") ") "
+    "UPDATE users SET password_hash = $2 FROM told WHERE id = $1"};
 
 inline constexpr Statement kGrantAdmin{
-    "grant_admin", "UPDATE users SET role = 'admin' WHERE lower(email) = lower($1) RETURNING id"};
+    "grant_admin",
+    "UPDATE users SET role = 'admin' WHERE lower(email) = lower($1) "
+    "RETURNING id, " AUTHD_SQL_NOTIFY("'u:' || id")};
 inline constexpr Statement kUserByEmail{
     "user_by_email",
     "SELECT " AUTHD_SQL_USER_COLUMNS("users") " FROM users WHERE lower(email) = lower($1)"};

@@ -18,6 +18,9 @@ namespace authd::auth {
 class HashPool;
 class Accounts;
 }  // namespace authd::auth
+namespace authd::frontdoor {
+class FrontDoor;
+}  // namespace authd::frontdoor
 namespace authd::backup {
 class BackupService;
 }  // namespace authd::backup
@@ -35,6 +38,7 @@ struct App {
   backup::BackupService& backups;
   db::DbExecutor& backup_db;  // one thread and one connection: backups never take the pool's
   boost::asio::thread_pool& file_readers;  // blocking reads of backup files for downloads
+  frontdoor::FrontDoor& front_door;
   Metrics& metrics;
   const Logger& log;
   Router router;

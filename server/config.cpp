@@ -64,6 +64,34 @@ bool valid_origin(std::string_view origin) {
   return true;
 }
 
+// A host name for a cookie's Domain: labels of letters, digits and '-', at least two of them
+// (a cookie for a whole top-level domain is refused by browsers anyway).
+bool valid_cookie_domain(std::string_view domain) {
+  if (domain.empty() || domain.size() > 253 || domain.find('.') == std::string_view::npos) {
+    return false;
+  }
+  std::size_t label = 0;
+  for (char ch : domain) {
+    if (ch == '.') {
+      if (label == 0) return false;
+      label = 0;
+      continue;
+    }
+    const bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+                    (ch >= '0' && ch <= '9') || ch == '-';
+    if (!ok || ++label > 63) return false;
+  }
+  return label > 0;
+}
+
+std::string ascii_lower_copy(std::string_view text) {
+  std::string out(text);
+  for (char& ch : out) {
+    if (ch >= 'A' && ch <= 'Z') ch = static_cast<char>(ch - 'A' + 'a');
+  }
+  return out;
+}
+
 using Apply = std::function<bool(Config&, const std::string&)>;
 
 struct Setting {
@@ -224,6 +252,33 @@ const std::vector<Setting>& setting_table() {
          const auto d = parse_duration(v);
          if (d) c.backup_timeout = *d;
          return d.has_value();
+       }},
+      {{"AUTHD_COOKIE_DOMAIN", "unset",
+        "Domain of the session cookie (example.com), shared by its subdomains"},
+       [](Config& c, const std::string& v) {
+         if (!valid_cookie_domain(v)) return false;
+         c.cookie_domain = ascii_lower_copy(v);
+         return true;
+       }},
+      {{"AUTHD_ACCESS_RULES", "unset", "the front door's rules file (JSON)"},
+       optional_text(&Config::access_rules)},
+      {{"AUTHD_PORTAL_URL", "unset",
+        "public base URL of authd's pages (https://auth.example.com) for sign-in redirects"},
+       [](Config& c, const std::string& v) {
+         std::string_view base = v;
+         while (!base.empty() && base.back() == '/') base.remove_suffix(1);
+         if (!valid_origin(base)) return false;
+         c.portal_url = std::string(base);
+         return true;
+       }},
+      {{"AUTHD_SESSION_CACHE", "100000", "sessions kept in memory for session checks (0: none)"},
+       number<std::size_t>(&Config::session_cache, 0, 100'000'000)},
+      {{"AUTHD_SESSION_CACHE_TTL", "5m", "the longest a cached session is trusted unread"},
+       [](Config& c, const std::string& v) {
+         const auto d = parse_duration(v);
+         if (!d || d->count() < 1) return false;
+         c.session_cache_ttl = *d;
+         return true;
        }},
   };
   return table;

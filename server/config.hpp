@@ -54,6 +54,12 @@ struct Config {
   CookieSecure cookie_secure = CookieSecure::automatic;
   std::size_t backup_keep = 30;
   std::chrono::seconds backup_timeout{600};
+  // The front door (frontdoor/, server/routes/authz.cpp).
+  std::optional<std::string> cookie_domain;  // "example.com": the cookie's Domain attribute
+  std::optional<std::string> access_rules;   // path of the rules file
+  std::optional<std::string> portal_url;     // "https://auth.example.com", no trailing slash
+  std::size_t session_cache = 100000;        // cached sessions per instance; 0: none
+  std::chrono::seconds session_cache_ttl{300};
 };
 
 // One setting as the user sees it: the environment variable, its flag, default and meaning.

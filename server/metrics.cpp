@@ -123,6 +123,24 @@ std::string Metrics::render(const Gauges& g) const {
          static_cast<unsigned long long>(g.backups_made));
   append(out, "authd_backups_total{result=\"failed\"} %llu\n",
          static_cast<unsigned long long>(g.backups_failed));
+  gauge(out, "authd_session_cache_hits_total", "Session checks answered from the session cache.",
+        "counter", static_cast<double>(g.session_cache_hits));
+  gauge(out, "authd_session_cache_misses_total",
+        "Session checks the session cache could not answer.", "counter",
+        static_cast<double>(g.session_cache_misses));
+  gauge(out, "authd_session_cache_invalidations_total",
+        "Invalidations applied to the session cache (a session, a user's, or all).", "counter",
+        static_cast<double>(g.session_cache_invalidations));
+  gauge(out, "authd_session_cache_entries", "Sessions in the session cache now.", "gauge",
+        static_cast<double>(g.session_cache_entries));
+  out += "# HELP authd_authz_verdicts_total The front door's verdicts.\n";
+  out += "# TYPE authd_authz_verdicts_total counter\n";
+  static constexpr std::array<const char*, 4> kVerdicts{"allowed", "unauthorized", "redirected",
+                                                        "forbidden"};
+  for (std::size_t i = 0; i < kVerdicts.size(); ++i) {
+    append(out, "authd_authz_verdicts_total{verdict=\"%s\"} %llu\n", kVerdicts[i],
+           static_cast<unsigned long long>(g.authz_verdicts[i]));
+  }
   return out;
 }
 

@@ -30,6 +30,9 @@ struct Gauges {
   std::uint64_t sessions_created = 0;
   std::uint64_t backups_made = 0;
   std::uint64_t backups_failed = 0;
+  std::uint64_t session_cache_hits = 0, session_cache_misses = 0, session_cache_invalidations = 0;
+  std::size_t session_cache_entries = 0;
+  std::array<std::uint64_t, 4> authz_verdicts{};  // frontdoor::kVerdictNames
 };
 
 // Request counters and latency histograms per route, lock-free on the request path.

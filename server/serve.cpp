@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
 #include <thread>
 
 #include <openssl/ssl.h>
@@ -23,6 +24,8 @@
 #include "db/async_db.hpp"
 #include "db/executor.hpp"
 #include "db/migrations.hpp"
+#include "db/notifications.hpp"
+#include "frontdoor/front_door.hpp"
 #include "server/listener.hpp"
 #include "server/routes.hpp"
 
@@ -153,15 +156,36 @@ int serve(const Config& config) {
        config.signup_limit_address
            ? std::optional<auth::RateLimit>(auth::RateLimit{config.signup_limit_address->count,
                                                             config.signup_limit_address->window})
-           : std::nullopt});
+           : std::nullopt,
+       config.session_cache,
+       config.session_cache_ttl});
   backup::BackupService backups(config.database_url, config.backup_dir,
                                 {config.backup_keep, config.backup_timeout, {}});
+  std::unique_ptr<frontdoor::FrontDoor> front_door;
+  try {
+    front_door = std::make_unique<frontdoor::FrontDoor>(config.access_rules, config.portal_url,
+                                                        config.cookie_domain);
+  } catch (const frontdoor::RulesError& e) {
+    std::fprintf(stderr, "authd: AUTHD_ACCESS_RULES cannot be used: %s\n", e.what());
+    return 2;
+  }
   Metrics metrics(route_names());
   // Downloads read backup files here, off the event loops.
   net::thread_pool file_readers(1);
   net::post(file_readers, [] { (void)::pthread_setname_np(::pthread_self(), "authd-files"); });
-  App app{config,  pool,      db,           requests_db, hashes, accounts,
-          backups, backup_db, file_readers, metrics,     log,    make_router(config.legacy_routes)};
+  App app{config,
+          pool,
+          db,
+          requests_db,
+          hashes,
+          accounts,
+          backups,
+          backup_db,
+          file_readers,
+          *front_door,
+          metrics,
+          log,
+          make_router(config.legacy_routes)};
 
   // One io_context per I/O thread: a connection lives on one of them, so its work never moves
   // between threads and no strand or shared scheduler lock is needed.
@@ -172,6 +196,17 @@ int serve(const Config& config) {
     workers.push_back(contexts.back().get());
   }
   net::io_context& io = *contexts.front();
+  // The session cache serves only while this listens for the changes other instances make.
+  db::NotificationListener invalidations(
+      requests_db, std::string(db::sql::kSessionsChannel),
+      {[&accounts](std::string_view payload) {
+         auth::apply_invalidation(accounts.session_cache(), payload);
+       },
+       [&accounts, &log](bool listening) {
+         accounts.session_cache().set_listening(listening);
+         if (!listening) log.event("warn", "session cache off: not listening for invalidations");
+       }});
+  if (accounts.session_cache().enabled()) invalidations.start(io.get_executor());
   Listener listener(app, workers, tls.get());
   try {
     listener.start();
@@ -200,6 +235,22 @@ int serve(const Config& config) {
       for (auto& context : contexts) context->stop();
     });
   });
+  // SIGHUP: the access rules again; a file that cannot be used keeps the rules in force.
+  net::signal_set hangups(signal_io, SIGHUP);
+  std::function<void()> on_hangup = [&] {
+    hangups.async_wait([&](boost::system::error_code ec, int) {
+      if (ec) return;
+      try {
+        front_door->reload();
+        log.event("info", "access rules reloaded");
+      } catch (const frontdoor::RulesError& e) {
+        log.event("error",
+                  std::string("access rules not reloaded, the old ones stay: ") + e.what());
+      }
+      on_hangup();
+    });
+  };
+  on_hangup();
   std::thread signal_thread([&signal_io] {
     (void)::pthread_setname_np(::pthread_self(), "authd-signals");
     signal_io.run();
@@ -216,6 +267,7 @@ int serve(const Config& config) {
   }
   io.run();
   for (auto& thread : threads) thread.join();
+  invalidations.stop();
   // A read still running posts its result to a stopped io_context, which keeps it unrun.
   file_readers.join();
   requests_db.stop();

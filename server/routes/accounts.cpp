@@ -71,22 +71,21 @@ net::awaitable<Response> logout(Call& call) {
 }
 
 net::awaitable<Response> me(Call& call) {
-  const auth::Session& session = *call.session;
-  co_return json_of(
-      200, {{"user", user_json(session.user)}, {"session", {{"expires_at", session.expires_at}}}});
+  // Serialised once, when the session was read from the database.
+  co_return json_response(200, call.session->me_body);
 }
 
 net::awaitable<Response> change_password(Call& call) {
   const auto body = json_body(call.request);
   std::string current = string_field(body, "current_password");
   std::string next = string_field(body, "new_password");
-  take(co_await call.app.accounts.change_password(*call.session, std::move(current),
+  take(co_await call.app.accounts.change_password(call.session->session, std::move(current),
                                                   std::move(next), call.request.client_gone));
   co_return no_content();
 }
 
 net::awaitable<Response> logout_all(Call& call) {
-  co_await call.app.accounts.logout_all(call.session->user.id);
+  co_await call.app.accounts.logout_all(call.session->session.user.id);
   co_return with_cleared_cookie(call, no_content());
 }
 

@@ -62,11 +62,7 @@ std::string string_field(const json::object& body, std::string_view name) {
 }
 
 json::object user_json(const auth::User& user) {
-  return {{"id", user.id},
-          {"username", user.username},
-          {"email", user.email},
-          {"role", user.role},
-          {"created_at", user.created_at}};
+  return auth::user_object(user);
 }
 
 Response json_of(int status, const json::object& body) {
@@ -152,6 +148,7 @@ std::string session_cookie(const App& app, const Request& request, std::string_v
                       (app.config.cookie_secure == CookieSecure::automatic &&
                        (over_tls(app, request) || app.config.tls_cert));
   if (secure) cookie += "; Secure";
+  if (app.config.cookie_domain) cookie += "; Domain=" + *app.config.cookie_domain;
   return cookie;
 }
 

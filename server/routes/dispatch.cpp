@@ -93,8 +93,9 @@ Refused unauthorized() {
       {auth::ErrorKind::unauthenticated, "unauthorized", "A valid session is required."}};
 }
 
-// Establishes what the route needs, or throws the refusal.
-net::awaitable<void> admit(Call& call, Needs needs) {
+// Establishes what the route needs, or throws the refusal. A route that changes state reads the
+// session from the database; the others may take it from the session cache.
+net::awaitable<void> admit(Call& call, Needs needs, bool fresh) {
   if (needs == Needs::nothing) co_return;
   if (needs == Needs::admin) {
     if (const auto bearer = bearer_token(call.request);
@@ -103,9 +104,9 @@ net::awaitable<void> admit(Call& call, Needs needs) {
     }
   }
   const auto token = session_token(call.request);
-  if (token) call.session = co_await call.app.accounts.authenticate(*token);
+  if (token) call.session = co_await call.app.accounts.check_session(*token, fresh);
   if (!call.session) throw unauthorized();
-  if (needs == Needs::admin && call.session->user.role != "admin") {
+  if (needs == Needs::admin && call.session->session.user.role != "admin") {
     throw Refused{{auth::ErrorKind::forbidden, "forbidden", "This needs an administrator."}};
   }
 }
@@ -137,10 +138,10 @@ net::awaitable<Response> run(App& app, const Request& request, const Route& rout
                             "Request bodies must be application/json.");
     }
   }
-  Call call{app, request, std::move(params), std::nullopt};
+  Call call{app, request, std::move(params), nullptr};
   std::exception_ptr failure;
   try {
-    co_await admit(call, route.needs);
+    co_await admit(call, route.needs, changes_state(route));
     // Awaited into a named value first: GCC 12 mishandles co_await inside an aggregate.
     Response response = co_await route.handler(call);
     co_return response;

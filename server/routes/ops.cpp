@@ -7,6 +7,8 @@
 #include "db/async_db.hpp"
 #include "db/executor.hpp"
 #include "db/statements.hpp"
+#include "frontdoor/front_door.hpp"
+#include "frontdoor/front_door.hpp"
 #include "server/routes/common.hpp"
 #include "server/routes/route.hpp"
 
@@ -65,6 +67,14 @@ Gauges collect_gauges(App& app) {
   g.sessions_created = counters.sessions_created.load();
   g.backups_made = app.backups.made();
   g.backups_failed = app.backups.failed();
+  const auto cache = app.accounts.session_cache().stats();
+  g.session_cache_hits = cache.hits;
+  g.session_cache_misses = cache.misses;
+  g.session_cache_invalidations = cache.invalidations;
+  g.session_cache_entries = cache.entries;
+  for (std::size_t i = 0; i < g.authz_verdicts.size(); ++i) {
+    g.authz_verdicts[i] = app.front_door.verdicts(static_cast<frontdoor::Verdict>(i));
+  }
   return g;
 }
 

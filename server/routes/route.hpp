@@ -1,5 +1,6 @@
 #pragma once
 
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -28,8 +29,9 @@ enum class Needs {
 struct Call {
   App& app;
   const Request& request;
-  std::vector<std::string> params;       // the pattern's '{}' segments, percent-decoded
-  std::optional<auth::Session> session;  // set for Needs::session, and for Needs::admin by session
+  std::vector<std::string> params;  // the pattern's '{}' segments, percent-decoded
+  // Set for Needs::session, and for Needs::admin by session.
+  std::shared_ptr<const auth::CachedSession> session;
 };
 
 using Handler = net::awaitable<Response> (*)(Call&);
@@ -66,6 +68,10 @@ net::awaitable<Response> legacy_signup(Call& call);
 net::awaitable<Response> legacy_login(Call& call);
 net::awaitable<Response> legacy_logout(Call& call);
 }  // namespace accounts
+namespace authz {
+net::awaitable<Response> auth_request(Call& call);
+net::awaitable<Response> forward_auth(Call& call);
+}  // namespace authz
 namespace backups {
 net::awaitable<Response> create(Call& call);
 net::awaitable<Response> list(Call& call);

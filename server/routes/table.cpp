@@ -34,6 +34,15 @@ const std::vector<Route>& route_table() {
        .needs = Needs::session,
        .handler = accounts::logout_all},
 
+      {.method = "GET",
+       .pattern = "/api/v1/authz/auth-request",
+       .name = "authz_auth_request",
+       .handler = authz::auth_request},
+      {.method = "GET",
+       .pattern = "/api/v1/authz/forward-auth",
+       .name = "authz_forward_auth",
+       .handler = authz::forward_auth},
+
       {.method = "POST",
        .pattern = "/api/v1/admin/backups",
        .name = "backup_create",
