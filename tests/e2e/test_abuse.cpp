@@ -155,7 +155,7 @@ TEST_CASE("wrong current passwords count as failed logins of the account", "[e2e
   CHECK(http(port, "GET", "/api/v1/me", "", bearer).status == 200);
 }
 
-TEST_CASE("AUTHD_SIGNUP_LIMIT_ADDRESS limits sign-ups per client address; off disables it",
+TEST_CASE("AUTHD_SIGNUP_LIMIT_ADDRESS limits sign-ups per client address, off disables it",
           "[e2e][abuse]") {
   {
     AuthdServer server(fresh_database_url(), {{"AUTHD_SIGNUP_LIMIT_ADDRESS", "3/1h"}});

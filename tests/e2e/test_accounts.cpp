@@ -151,7 +151,7 @@ TEST_CASE("two signups racing for one name: one 201, the others 409", "[e2e][acc
   CHECK(conflicts == 7);
 }
 
-TEST_CASE("login by email or username; wrong password and unknown user look the same",
+TEST_CASE("login by email or username, wrong password and unknown user look the same",
           "[e2e][accounts]") {
   AuthdServer server(fresh_database_url());
   const auto port = server.port();
@@ -252,7 +252,7 @@ TEST_CASE("logout, me, password and logout-all answer as API.md says", "[e2e][ac
   CHECK(http(port, "POST", "/api/v1/logout-all", "", bearer(fourth)).status == 401);
 }
 
-TEST_CASE("a session made on one instance works on another; a logout on either ends it",
+TEST_CASE("a session made on one instance works on another, a logout on either ends it",
           "[e2e][accounts]") {
   const auto url = fresh_database_url();
   AuthdServer a(url);

@@ -41,7 +41,7 @@ HttpResponse raw_post(unsigned short port, const std::string& path, const std::s
 
 }  // namespace
 
-TEST_CASE("a body that is not JSON gets 415; one without Content-Type is read as JSON",
+TEST_CASE("a body that is not JSON gets 415, one without Content-Type is read as JSON",
           "[e2e][browsers]") {
   AuthdServer server(fresh_database_url());
   sign_up_mia(server.port());
@@ -178,7 +178,7 @@ TEST_CASE("behind a trusted TLS proxy answers carry HSTS and cookies Secure", "[
   CHECK_THAT(plain.header("set-cookie").value_or(""), !Catch::Contains("Secure"));
 }
 
-TEST_CASE("X-Forwarded-Proto from an untrusted peer changes nothing; AUTHD_COOKIE_SECURE forces it",
+TEST_CASE("X-Forwarded-Proto from an untrusted peer changes nothing, AUTHD_COOKIE_SECURE forces it",
           "[e2e][browsers]") {
   {
     AuthdServer server(fresh_database_url());

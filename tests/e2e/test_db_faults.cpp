@@ -76,7 +76,7 @@ TEST_CASE(
   CHECK(server.stop() == 0);
 }
 
-TEST_CASE("a sign-up whose backend is killed mid-insert answers 503, never 409 or 500; then 201",
+TEST_CASE("a sign-up whose backend is killed mid-insert answers 503, never 409 or 500, then 201",
           "[e2e][db][db_faults]") {
   const auto url = fresh_database_url();
   // One event loop, whose connections the first sign-up opens: the backend cut off below is the

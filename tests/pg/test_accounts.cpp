@@ -137,7 +137,7 @@ TEST_CASE("session tokens are 43 base64url characters keyed by a SHA-256 hex", "
   CHECK_FALSE(auth::token_hash_hex(""));
 }
 
-TEST_CASE("signup creates a user; taken names and emails are 409 case-insensitively",
+TEST_CASE("signup creates a user, taken names and emails are 409 case-insensitively",
           "[pg][accounts]") {
   World w;
   const auto created = w.signup("Alice", "Alice@Example.com");

@@ -261,7 +261,7 @@ TEST_CASE("a wrong current password is a failed login of the account", "[pg][lim
   CHECK(error_of(change("\xff\xfe password")).code == "invalid_password");
 }
 
-TEST_CASE("sign-ups are limited per client address; nullopt turns that off", "[pg][limits]") {
+TEST_CASE("sign-ups are limited per client address, nullopt turns that off", "[pg][limits]") {
   auto limited = options();
   limited.signup_address = auth::RateLimit{3, 3600s};
   World w(limited);

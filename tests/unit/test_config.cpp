@@ -118,7 +118,7 @@ TEST_CASE("a bad value is refused with the setting's name", "[config]") {
   CHECK_THAT(error_of(parse({}, {"--db-pool-size"})), Catch::Contains("--db-pool-size"));
 }
 
-TEST_CASE("a refused value is not repeated; an empty optional value means unset", "[config]") {
+TEST_CASE("a refused value is not repeated, an empty optional value means unset", "[config]") {
   CHECK_FALSE(ok(parse({{"AUTHD_ADMIN_TOKEN", ""}})).admin_token);
   const std::string ttl = error_of(parse({{"AUTHD_SESSION_TTL", "s3cr3t-value"}}));
   CHECK_THAT(ttl, !Catch::Contains("s3cr3t-value"));
