@@ -63,7 +63,13 @@ net::awaitable<Response> verdict(Call& call, const std::optional<Original>& orig
     Response response;
     response.status = 200;
     response.content_type.clear();
-    if (session) response.headers = session->identity_headers;
+    // Without a session the same names, empty: a proxy that copies them (Caddy 2.6 writes its
+    // placeholder's own text for a missing one) passes nothing a client could have sent.
+    static const std::vector<std::pair<std::string, std::string>> kNobody = {
+        {"Remote-User", ""},    {"Remote-Email", ""}, {"Remote-Groups", ""},
+        {"Remote-User-Id", ""}, {"Remote-AAL", ""},
+    };
+    response.headers = session ? session->identity_headers : kNobody;
     co_return response;
   }
   if (decision == Decision::forbid ||
