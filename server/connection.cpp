@@ -216,7 +216,10 @@ net::awaitable<void> serve_requests(App& app, Stream& stream, ConnectionState& s
     const bool head_only = message.method() == http::verb::head;
     request.method = head_only ? std::string("GET") : std::string(message.method_string());
     const std::string_view target = message.target();
-    request.path = std::string(target.substr(0, target.find('?')));
+    const std::size_t question = target.find('?');
+    request.path = std::string(target.substr(0, question));
+    if (question != std::string_view::npos)
+      request.query = std::string(target.substr(question + 1));
     request.headers.reserve(8);
     for (const auto& field : message) {
       request.headers.emplace_back(auth::ascii_lower(field.name_string()),

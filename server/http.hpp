@@ -15,7 +15,8 @@ namespace authd::server {
 
 struct Request {
   std::string method;
-  std::string path;  // without the query string, still percent-encoded
+  std::string path;   // without the query string, still percent-encoded
+  std::string query;  // after the '?', still percent-encoded; empty without one
   std::vector<std::pair<std::string, std::string>> headers;  // names lower-cased
   std::string body;
   std::array<unsigned char, 16> peer{};  // IPv4 mapped into IPv6

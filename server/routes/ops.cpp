@@ -8,7 +8,6 @@
 #include "db/executor.hpp"
 #include "db/statements.hpp"
 #include "frontdoor/front_door.hpp"
-#include "frontdoor/front_door.hpp"
 #include "server/routes/common.hpp"
 #include "server/routes/route.hpp"
 

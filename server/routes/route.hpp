@@ -72,6 +72,9 @@ namespace authz {
 net::awaitable<Response> auth_request(Call& call);
 net::awaitable<Response> forward_auth(Call& call);
 }  // namespace authz
+namespace pages {
+net::awaitable<Response> login(Call& call);
+}  // namespace pages
 namespace backups {
 net::awaitable<Response> create(Call& call);
 net::awaitable<Response> list(Call& call);

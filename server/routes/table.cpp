@@ -43,6 +43,8 @@ const std::vector<Route>& route_table() {
        .name = "authz_forward_auth",
        .handler = authz::forward_auth},
 
+      {.method = "GET", .pattern = "/login", .name = "page_login", .handler = pages::login},
+
       {.method = "POST",
        .pattern = "/api/v1/admin/backups",
        .name = "backup_create",

@@ -334,3 +334,28 @@ TEST_CASE(
   }));
   CHECK_THAT(server.process().output(), Catch::Contains("not listening"));
 }
+
+TEST_CASE("the portal's sign-in page goes back to a safe rd only", "[e2e][frontdoor]") {
+  AuthdServer server(fresh_database_url(), {{"AUTHD_PORTAL_URL", "https://auth.example.com"},
+                                            {"AUTHD_COOKIE_DOMAIN", "example.com"}});
+  const auto port = server.port();
+  const auto safe =
+      http(port, "GET", "/login?rd=https%3A%2F%2Fapp.example.com%2Fa%3Fb%3D1%26c%3D%2527x%2527");
+  CHECK(safe.status == 200);
+  CHECK_THAT(safe.header("content-type").value_or(""), Catch::StartsWith("text/html"));
+  CHECK_THAT(safe.body,
+             Catch::Contains(R"(data-next="https://app.example.com/a?b=1&amp;c=%27x%27")"));
+  CHECK_THAT(safe.header("content-security-policy").value_or(""),
+             Catch::Contains("default-src 'none'") && Catch::Contains("frame-ancestors 'none'"));
+  CHECK(safe.header("x-frame-options") == "DENY");
+  // Elsewhere, http on an https portal, scheme-relative, a script, a URL with a raw quote.
+  for (const std::string rd : {"https%3A%2F%2Fevil.io%2F", "http%3A%2F%2Fapp.example.com%2F",
+                               "https%3A%2F%2Fapp.example.com%2F%22%3E%3Cscript%3E",
+                               "%2F%2Fevil.io", "javascript%3Aalert(1)", ""}) {
+    INFO(rd);
+    const auto page = http(port, "GET", "/login?rd=" + rd);
+    CHECK(page.status == 200);
+    CHECK_THAT(page.body, Catch::Contains(R"(data-next="/api/v1/me")"));
+  }
+  CHECK_THAT(http(port, "GET", "/login?rd=x&aal=aal2").body, Catch::Contains("second factor"));
+}
