@@ -7,18 +7,30 @@
 
 namespace authd::auth {
 
+std::string identity_block(std::string_view user, std::string_view email, std::string_view groups,
+                           std::string_view id, std::string_view aal) {
+  std::string block;
+  const std::pair<std::string_view, std::string_view> fields[] = {
+      {"Remote-User", user},  {"Remote-Email", email}, {"Remote-Groups", groups},
+      {"Remote-User-Id", id}, {"Remote-AAL", aal},
+  };
+  for (const auto& [name, value] : fields) {
+    block.append(name);
+    block.append(": ");
+    block.append(value);
+    block.append("\r\n");
+  }
+  return block;
+}
+
 std::shared_ptr<const CachedSession> make_cached_session(Session session,
                                                          std::int64_t expires_epoch) {
   auto out = std::make_shared<CachedSession>();
   const User& user = session.user;
   out->expires = std::chrono::system_clock::time_point(std::chrono::seconds(expires_epoch));
-  out->identity_headers = {
-      {"Remote-User", user.username},
-      {"Remote-Email", user.email},
-      {"Remote-Groups", user.role == "admin" ? "admin,user" : "user"},
-      {"Remote-User-Id", std::to_string(user.id)},
-      {"Remote-AAL", out->aal},
-  };
+  out->identity_block =
+      identity_block(user.username, user.email, user.role == "admin" ? "admin,user" : "user",
+                     std::to_string(user.id), out->aal);
   out->me_body = boost::json::serialize(boost::json::object{
       {"user", user_object(user)}, {"session", {{"expires_at", session.expires_at}}}});
   out->session = std::move(session);

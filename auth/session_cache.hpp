@@ -29,10 +29,15 @@ struct CachedSession {
   Session session;
   std::chrono::system_clock::time_point expires;  // the session's own end
   std::string aal = "aal1";
-  // Remote-User, Remote-Email, Remote-Groups, Remote-User-Id, Remote-AAL.
-  std::vector<std::pair<std::string, std::string>> identity_headers;
+  // "Remote-User: …\r\nRemote-Email: …\r\n…": the front door's identity headers as they go on
+  // the wire (Remote-User, -Email, -Groups, -User-Id, -AAL; values free of CR, LF and controls).
+  std::string identity_block;
   std::string me_body;  // {"user": ...} as /api/v1/me answers
 };
+
+// The identity headers' block for these values (empty values: the block of nobody).
+std::string identity_block(std::string_view user, std::string_view email, std::string_view groups,
+                           std::string_view id, std::string_view aal);
 
 // Builds the serialised parts of a session read from the database.
 std::shared_ptr<const CachedSession> make_cached_session(Session session,

@@ -3,6 +3,7 @@
 #include <array>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -40,6 +41,8 @@ struct Response {
   int status = 200;
   std::string content_type = "application/json";
   std::vector<std::pair<std::string, std::string>> headers;
+  // Header lines already serialised ("Name: value\r\n" each), sent after headers as they are.
+  std::shared_ptr<const std::string> raw_headers;
   std::string body;
   std::optional<FileBody> file;
   bool close = false;  // close the connection after this response

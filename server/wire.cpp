@@ -60,8 +60,11 @@ void append_head(std::string& out, const Response& response, const WireHead& hea
   out.append(reason_phrase(response.status));
   out.append("\r\n");
   append_field(out, "Date", http_date());
-  if (!bodiless(response.status)) append_field(out, "Content-Type", response.content_type);
+  if (!bodiless(response.status) && !response.content_type.empty()) {
+    append_field(out, "Content-Type", response.content_type);
+  }
   for (const auto& [name, value] : response.headers) append_field(out, name, value);
+  if (response.raw_headers) out.append(*response.raw_headers);
   if (!head.request_id.empty()) append_field(out, "X-Request-Id", head.request_id);
   if (!extra_header.empty()) {
     out.append(extra_header);

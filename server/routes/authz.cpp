@@ -65,11 +65,11 @@ net::awaitable<Response> verdict(Call& call, const std::optional<Original>& orig
     response.content_type.clear();
     // Without a session the same names, empty: a proxy that copies them (Caddy 2.6 writes its
     // placeholder's own text for a missing one) passes nothing a client could have sent.
-    static const std::vector<std::pair<std::string, std::string>> kNobody = {
-        {"Remote-User", ""},    {"Remote-Email", ""}, {"Remote-Groups", ""},
-        {"Remote-User-Id", ""}, {"Remote-AAL", ""},
-    };
-    response.headers = session ? session->identity_headers : kNobody;
+    static const auto kNobody =
+        std::make_shared<const std::string>(auth::identity_block("", "", "", "", ""));
+    // Shares the cached session's block (the aliasing constructor): nothing is copied.
+    response.raw_headers =
+        session ? std::shared_ptr<const std::string>(session, &session->identity_block) : kNobody;
     co_return response;
   }
   if (decision == Decision::forbid ||
