@@ -77,6 +77,7 @@ net::awaitable<void> Accounts::purge_expired() {
     pqxx::nontransaction tx(c);
     tx.exec_prepared(detail::name(db::sql::kPurgeSessions));
     tx.exec_prepared(detail::name(db::sql::kPurgeRateLimits));
+    tx.exec_prepared(detail::name(db::sql::kPurgeMfaTokens));
   };
   co_await db_.run(std::move(query));
 }

@@ -8,6 +8,7 @@
 #include <string>
 #include <string_view>
 #include <variant>
+#include <vector>
 
 #include <boost/asio/awaitable.hpp>
 
@@ -20,6 +21,7 @@
 #include "db/async_db.hpp"
 #include "db/executor.hpp"
 #include "db/pool.hpp"
+#include "mfa/sealed.hpp"
 
 namespace authd::auth {
 
@@ -43,10 +45,31 @@ struct Credentials {
   std::function<bool()> client_gone = [] { return false; };
 };
 
+// A password proven for a user with a second factor: the token for POST /api/v1/login/mfa.
+struct MfaChallenge {
+  std::string token;
+  std::string expires_at;
+};
+
+// A session (token, expires_at), or for a user with a second factor only the challenge.
 struct LoginResult {
   User user;
   std::string token;
   std::string expires_at;
+  std::optional<MfaChallenge> mfa;
+};
+
+// The second step of a login: the challenge's token and a TOTP code or a recovery code.
+struct MfaAttempt {
+  std::string mfa_token;
+  std::string code;           // six digits, or empty
+  std::string recovery_code;  // xxxxx-xxxxx, or empty
+  std::string client_address;
+};
+
+struct TotpSetup {
+  std::string secret;  // base32
+  std::string otpauth_uri;
 };
 
 struct AccountsOptions {
@@ -64,6 +87,9 @@ struct AccountsOptions {
   // Sessions kept in memory for session checks (0: none), and the longest one is trusted unread.
   std::size_t session_cache = 0;
   std::chrono::seconds session_cache_ttl{300};
+  // Seals second-factor secrets; null: no second factors (503 not_configured).
+  std::shared_ptr<const mfa::Keyring> keyring{};
+  std::string totp_issuer = "authd";
 };
 
 // Login outcomes since start, for /metrics.
@@ -118,6 +144,28 @@ class Accounts {
 
   net::awaitable<void> logout_all(std::int64_t user_id);
 
+  // The second factor (auth/second_factor.cpp). 503 not_configured without AUTHD_SECRET_KEY.
+  // setup: 401 for a wrong password (a failed login), 409 totp_enabled; a pending secret.
+  net::awaitable<Result<TotpSetup>> totp_setup(const Session& session, std::string password,
+                                               std::function<bool()> client_gone);
+  // The pending secret's otpauth URI as SVG; 404 not_found when nothing is pending.
+  net::awaitable<Result<std::string>> totp_qr(const Session& session);
+  // 400 invalid_code, 404 nothing pending; the 10 recovery codes. The session becomes aal2 and
+  // the user's other sessions end.
+  net::awaitable<Result<std::vector<std::string>>> totp_confirm(const Session& session,
+                                                                std::string code);
+  // password and a TOTP or recovery code: 401, 400 invalid_code; other sessions end.
+  net::awaitable<Result<std::monostate>> totp_disable(const Session& session, std::string password,
+                                                      std::string code,
+                                                      std::function<bool()> client_gone);
+  net::awaitable<Result<std::vector<std::string>>> renew_recovery_codes(
+      const Session& session, std::string password, std::string code,
+      std::function<bool()> client_gone);
+  // 401 invalid_mfa_token, 401 invalid_code (a failed login of the account), 429.
+  net::awaitable<Result<LoginResult>> login_mfa(MfaAttempt attempt);
+  // An admin's removal: 404 for an unknown user; every session of the user ends.
+  net::awaitable<Result<std::monostate>> remove_totp(std::int64_t user_id);
+
   // Deletes expired sessions and limit windows that have passed.
   net::awaitable<void> purge_expired();
 
@@ -157,7 +205,17 @@ class Accounts {
   // settling the login's count: the cleared key's window ends, the others get their attempt back.
   net::awaitable<LoginResult> start_session(const User& user, const std::string& old_hash,
                                             const std::optional<std::string>& upgraded,
-                                            const Tally& tally, const std::string& cleared);
+                                            const Tally& tally, const std::string& cleared,
+                                            std::string aal = "aal1");
+  // A proven password of a user with a second factor: the challenge, no session.
+  net::awaitable<LoginResult> start_challenge(const User& user, const Tally& tally);
+  // The password of a signed-in user, checked as a login attempt of the account: counted, and
+  // on success its failures cleared.
+  net::awaitable<Result<std::monostate>> prove_password(std::int64_t user_id, std::string password,
+                                                        std::function<bool()> client_gone);
+  // A wrong second-factor code in a signed-in route: a failed login of the account.
+  net::awaitable<void> count_failure(std::int64_t user_id);
+  const mfa::Keyring* keyring() const { return options_.keyring.get(); }
 
   db::DbExecutor& db_;
   db::AsyncDb& requests_;

@@ -17,6 +17,7 @@ using detail::params;
 struct LoginLookup {
   std::optional<User> user;
   std::string password_hash;
+  bool two_factor = false;
 };
 
 }  // namespace
@@ -40,6 +41,7 @@ net::awaitable<Result<LoginResult>> Accounts::login(Credentials credentials) {
   if (!counted.rows->is_null(0, 4)) {
     lookup.user = detail::user_from(*counted.rows, 0, 4);
     lookup.password_hash = counted.rows->string(0, 9);
+    lookup.two_factor = counted.rows->boolean(0, 10);
   }
   const std::string account_key = detail::login_account_key(
       lookup.user ? std::optional<std::int64_t>(lookup.user->id) : std::nullopt,
@@ -75,6 +77,12 @@ net::awaitable<Result<LoginResult>> Accounts::login(Credentials credentials) {
   if (!check.matched) {
     ++counters_.bad_credentials;
     co_return detail::invalid_credentials();
+  }
+  if (lookup.two_factor) {
+    // Half proven: nothing is cleared until the second factor is shown, so new challenges do not
+    // reset the count that wrong codes add to.
+    LoginResult challenge = co_await start_challenge(*lookup.user, tally);
+    co_return challenge;
   }
   // Proven: the account's failures end and the address gets this attempt back, with the new
   // session.

@@ -22,9 +22,9 @@ net::awaitable<db::Rows> Accounts::confirm_session(const std::string& token_hash
 
 net::awaitable<LoginResult> Accounts::start_session(const User& user, const std::string& old_hash,
                                                     const std::optional<std::string>& upgraded,
-                                                    const Tally& tally,
-                                                    const std::string& cleared) {
-  LoginResult result{user, new_session_token(), {}};
+                                                    const Tally& tally, const std::string& cleared,
+                                                    std::string aal) {
+  LoginResult result{user, new_session_token(), {}, {}};
   const std::string token_hash = *token_hash_hex(result.token);
   const auto ttl = static_cast<std::int64_t>(options_.session_ttl.count());
   // The count's rows are settled in a statement of their own, committed without waiting for the
@@ -38,7 +38,7 @@ net::awaitable<LoginResult> Accounts::start_session(const User& user, const std:
     try {
       created = co_await requests_.exec(
           db::sql::kInsertSession, params(token_hash, std::to_string(user.id), std::to_string(ttl),
-                                          options_.durable_sessions ? "true" : "false"));
+                                          options_.durable_sessions ? "true" : "false", aal));
     } catch (const db::OutcomeUnknown&) {
       unknown = true;
     }
@@ -52,7 +52,7 @@ net::awaitable<LoginResult> Accounts::start_session(const User& user, const std:
     // The hash upgrade shares the transaction: it commits as the server is configured.
     pqxx::work tx(c);
     std::string expires_at = tx.exec_params1(std::string(db::sql::kInsertSession.text), token_hash,
-                                             user.id, ttl, true)[0]
+                                             user.id, ttl, true, aal)[0]
                                  .as<std::string>();
     // Only if the hash is still the one verified: a concurrent password change wins.
     tx.exec_prepared(name(db::sql::kUpgradeHash), user.id, *upgraded, old_hash);
@@ -74,9 +74,10 @@ net::awaitable<std::shared_ptr<const CachedSession>> Accounts::check_session(std
   const std::uint64_t generation = sessions_.generation();
   const db::Rows rows = co_await requests_.exec(db::sql::kSessionUser, params(db::to_hex(*digest)));
   if (rows.empty()) co_return nullptr;
-  auto found = make_cached_session(
-      Session{detail::user_from(rows, 0), rows.string(0, 5), db::to_hex(*digest)},
-      rows.integer(0, 6));
+  auto found =
+      make_cached_session(Session{detail::user_from(rows, 0), rows.string(0, 5),
+                                  db::to_hex(*digest), rows.string(0, 7), rows.boolean(0, 8)},
+                          rows.integer(0, 6));
   sessions_.insert(*digest, found, generation);
   co_return found;
 }

@@ -18,6 +18,8 @@ struct Session {
   User user;
   std::string expires_at;
   std::string token_hash_hex;
+  std::string aal = "aal1";  // "aal2" once a second factor was shown for this session
+  bool two_factor = false;   // the user has a second factor
 };
 
 // The user as every answer of the API shows it.

@@ -64,6 +64,34 @@ CREATE TABLE rate_limits (
 CREATE INDEX rate_limits_window_start ON rate_limits (window_start);
 )sql";
 
+// The second factor (mfa/, auth/second_factor.cpp): a TOTP secret sealed under AUTHD_SECRET_KEY
+// (pending until confirmed) with the last step accepted, recovery codes as salted hashes, the
+// short-lived tokens between a login's password and its code, and each session's assurance level.
+constexpr std::string_view kSecondFactor = R"sql(
+CREATE TABLE totp (
+  user_id      bigint PRIMARY KEY REFERENCES users (id) ON DELETE CASCADE,
+  secret       text NOT NULL,
+  confirmed    boolean NOT NULL DEFAULT false,
+  last_step    bigint NOT NULL DEFAULT 0,
+  created_at   timestamptz NOT NULL DEFAULT now()
+);
+CREATE TABLE recovery_codes (
+  user_id   bigint NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+  code_hash text NOT NULL,
+  used_at   timestamptz,
+  PRIMARY KEY (user_id, code_hash)
+);
+CREATE TABLE mfa_tokens (
+  token_hash bytea PRIMARY KEY,
+  user_id    bigint NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+  expires_at timestamptz NOT NULL,
+  failures   integer NOT NULL DEFAULT 0,
+  used       boolean NOT NULL DEFAULT false
+);
+CREATE INDEX mfa_tokens_expires_at ON mfa_tokens (expires_at);
+ALTER TABLE sessions ADD COLUMN aal text NOT NULL DEFAULT 'aal1' CHECK (aal IN ('aal1', 'aal2'));
+)sql";
+
 // Any constant shared by every authd instance: the lock only has to be distinct from others'.
 constexpr std::int64_t kMigrationLock = 0x61757468640001;
 
@@ -75,6 +103,7 @@ const std::vector<Migration>& migrations() {
       {2, "login failure windows", kLoginFailures},
       {3, "backup metadata", kBackups},
       {4, "rate limit windows", kRateLimits},
+      {5, "second factor", kSecondFactor},
   };
   return all;
 }

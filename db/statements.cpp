@@ -47,6 +47,23 @@ const std::vector<const sql::Statement*>& sql::all_statements() {
       &kLoginCountByEmail,
       &kLoginCountByUsername,
       &kInsertSession,
+      &kTotpOf,
+      &kTotpPending,
+      &kTotpUseStep,
+      &kTotpReseal,
+      &kTotpDelete,
+      &kRecoveryCodesDelete,
+      &kRecoveryCodesInsert,
+      &kRecoveryCodesUnused,
+      &kRecoveryCodeUse,
+      &kMfaTokenInsert,
+      &kMfaTokenUser,
+      &kMfaTokenFailed,
+      &kMfaTokenUsed,
+      &kPurgeMfaTokens,
+      &kUserById,
+      &kSessionAal,
+      &kDeleteOtherSessions,
 
   };
   return statements;

@@ -90,9 +90,11 @@ inline constexpr Statement kUpgradeHash{
     "upgrade_hash", "UPDATE users SET password_hash = $2 WHERE id = $1 AND password_hash = $3"};
 
 // A session's user, its end as text and as seconds since the epoch (the session cache's clock).
+// Then the session's assurance level and whether the user has a second factor.
 inline constexpr Statement kSessionUser{"session_user",
     "SELECT " AUTHD_SQL_USER_COLUMNS("u") ", " AUTHD_SQL_RFC3339("s.expires_at") ", "
-    "floor(extract(epoch FROM s.expires_at))::bigint "
+    "floor(extract(epoch FROM s.expires_at))::bigint, s.aal, "
+    "EXISTS (SELECT FROM totp t WHERE t.user_id = u.id AND t.confirmed) "
     "FROM sessions s JOIN users u ON u.id = s.user_id "
     "WHERE s.token_hash = decode($1, 'hex') AND s.expires_at > now()", true, Path::both};
 
@@ -226,12 +228,12 @@ inline constexpr Statement kPurgeRateLimits{
     "purge_rate_limits",
     "DELETE FROM rate_limits WHERE window_start + make_interval(secs => window_seconds) < now()"};
 
-// A new session; $4 false commits it without waiting for the WAL flush
+// A new session of assurance level $5; $4 false commits it without waiting for the WAL flush
 // (AUTHD_SESSION_COMMIT=async).
 inline constexpr Statement kInsertSession{
     "insert_session",
-    "INSERT INTO sessions (token_hash, user_id, expires_at) "
-    "SELECT decode($1, 'hex'), $2, now() + make_interval(secs => $3) "
+    "INSERT INTO sessions (token_hash, user_id, expires_at, aal) "
+    "SELECT decode($1, 'hex'), $2, now() + make_interval(secs => $3), $5 "
     "FROM (SELECT set_config('synchronous_commit', CASE WHEN $4::boolean "
     "THEN current_setting('synchronous_commit') ELSE 'off' END, true)) AS durability "
     "RETURNING " AUTHD_SQL_RFC3339("expires_at"),
@@ -258,13 +260,71 @@ inline constexpr Statement kInsertSession{
   "RETURNING r.key, r.attempts, (extract(epoch FROM r.window_start) * 1000000)::bigint AS us, "  \
   "greatest(ceil(extract(epoch FROM r.window_start + make_interval(secs => r.window_seconds) "   \
   "- now())), 1)::bigint AS retry) "                                                             \
-  "SELECT c.key, c.attempts, c.us, c.retry, " AUTHD_SQL_USER_COLUMNS("u") ", u.password_hash "   \
+  "SELECT c.key, c.attempts, c.us, c.retry, " AUTHD_SQL_USER_COLUMNS("u") ", u.password_hash, "  \
+  "EXISTS (SELECT FROM totp t WHERE t.user_id = u.id AND t.confirmed) "                          \
   "FROM counted c LEFT JOIN u ON true"
 inline constexpr Statement kLoginCountByEmail{
     "login_count_by_email", AUTHD_SQL_LOGIN_COUNT("lower(email) = lower($1)"), false, Path::loop};
 inline constexpr Statement kLoginCountByUsername{
     "login_count_by_username", AUTHD_SQL_LOGIN_COUNT("lower(username) = lower($1)"), false,
     Path::loop};
+
+// The second factor (auth/second_factor.cpp), on the DB threads.
+inline constexpr Statement kTotpOf{
+    "totp_of", "SELECT secret, confirmed, last_step FROM totp WHERE user_id = $1 FOR UPDATE"};
+// A pending secret, replacing a pending one; nothing when one is confirmed.
+inline constexpr Statement kTotpPending{
+    "totp_pending",
+    "INSERT INTO totp (user_id, secret) VALUES ($1, $2) ON CONFLICT (user_id) DO UPDATE "
+    "SET secret = excluded.secret, last_step = 0, created_at = now() WHERE NOT totp.confirmed "
+    "RETURNING user_id"};
+inline constexpr Statement kTotpUseStep{
+    "totp_use_step",
+    "UPDATE totp SET last_step = $2, confirmed = true WHERE user_id = $1 AND last_step < $2 "
+    "RETURNING user_id"};
+inline constexpr Statement kTotpReseal{
+    "totp_reseal", "UPDATE totp SET secret = $2 WHERE user_id = $1 AND secret = $3"};
+inline constexpr Statement kTotpDelete{"totp_delete", "DELETE FROM totp WHERE user_id = $1"};
+inline constexpr Statement kRecoveryCodesDelete{"recovery_codes_delete",
+                                                "DELETE FROM recovery_codes WHERE user_id = $1"};
+inline constexpr Statement kRecoveryCodesInsert{
+    "recovery_codes_insert",
+    "INSERT INTO recovery_codes (user_id, code_hash) SELECT $1, unnest($2::text[])"};
+inline constexpr Statement kRecoveryCodesUnused{
+    "recovery_codes_unused",
+    "SELECT code_hash FROM recovery_codes WHERE user_id = $1 AND used_at IS NULL FOR UPDATE"};
+inline constexpr Statement kRecoveryCodeUse{
+    "recovery_code_use",
+    "UPDATE recovery_codes SET used_at = now() WHERE user_id = $1 AND code_hash = $2 "
+    "AND used_at IS NULL"};
+inline constexpr Statement kMfaTokenInsert{
+    "mfa_token_insert",
+    "INSERT INTO mfa_tokens (token_hash, user_id, expires_at) "
+    "VALUES (decode($1, 'hex'), $2, now() + make_interval(secs => $3)) "
+    "RETURNING " AUTHD_SQL_RFC3339("expires_at")};
+// A token still good ($2: the wrong codes it may have had), locked for the attempt.
+inline constexpr Statement kMfaTokenUser{
+    "mfa_token_user",
+    "SELECT user_id FROM mfa_tokens WHERE token_hash = decode($1, 'hex') AND expires_at > now() "
+    "AND NOT used AND failures < $2 FOR UPDATE"};
+inline constexpr Statement kMfaTokenFailed{
+    "mfa_token_failed",
+    "UPDATE mfa_tokens SET failures = failures + 1 WHERE token_hash = decode($1, 'hex')"};
+inline constexpr Statement kMfaTokenUsed{
+    "mfa_token_used", "UPDATE mfa_tokens SET used = true WHERE token_hash = decode($1, 'hex')"};
+inline constexpr Statement kPurgeMfaTokens{
+    "purge_mfa_tokens", "DELETE FROM mfa_tokens WHERE expires_at <= now() OR used"};
+inline constexpr Statement kUserById{
+    "user_by_id", "SELECT " AUTHD_SQL_USER_COLUMNS("users") " FROM users WHERE id = $1"};
+// A session's level ($2); its cached copies go.
+inline constexpr Statement kSessionAal{
+    "session_aal",
+    "UPDATE sessions SET aal = $2 WHERE token_hash = decode($1, 'hex') "
+    "RETURNING " AUTHD_SQL_NOTIFY("'s:' || $1")};
+inline constexpr Statement kDeleteOtherSessions{
+    "delete_other_sessions",
+    "DELETE FROM sessions WHERE user_id = $1 AND token_hash <> decode($2, 'hex') "
+    "RETURNING " AUTHD_SQL_NOTIFY("'u:' || user_id")};
 
 }  // namespace authd::db::sql
 

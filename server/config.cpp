@@ -5,6 +5,8 @@
 #include <charconv>
 #include <functional>
 
+#include "mfa/sealed.hpp"
+
 extern char** environ;
 
 namespace authd::server {
@@ -269,6 +271,32 @@ const std::vector<Setting>& setting_table() {
          while (!base.empty() && base.back() == '/') base.remove_suffix(1);
          if (!valid_origin(base)) return false;
          c.portal_url = std::string(base);
+         return true;
+       }},
+      {{"AUTHD_SECRET_KEY", "unset",
+        "32 bytes in base64 (openssl rand -base64 32): seals second-factor secrets"},
+       [](Config& c, const std::string& v) {
+         if (!mfa::parse_secret_key(v)) return false;
+         c.secret_key = v;
+         return true;
+       }},
+      {{"AUTHD_SECRET_KEY_OLD", "empty",
+        "comma-separated earlier AUTHD_SECRET_KEYs: what they sealed still opens"},
+       [](Config& c, const std::string& v) {
+         c.old_secret_keys.clear();
+         for (std::string_view item : split_list(v)) {
+           if (!mfa::parse_secret_key(item)) return false;
+           c.old_secret_keys.emplace_back(item);
+         }
+         return true;
+       }},
+      {{"AUTHD_TOTP_ISSUER", "authd", "the issuer authenticator apps show"},
+       [](Config& c, const std::string& v) {
+         if (v.empty() || v.size() > 64 || v.find(':') != std::string::npos) return false;
+         for (const char ch : v) {
+           if (static_cast<unsigned char>(ch) < 0x20 || ch == 0x7F) return false;
+         }
+         c.totp_issuer = v;
          return true;
        }},
       {{"AUTHD_SESSION_CACHE", "100000", "sessions kept in memory for session checks (0: none)"},

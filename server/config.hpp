@@ -60,6 +60,10 @@ struct Config {
   std::optional<std::string> portal_url;     // "https://auth.example.com", no trailing slash
   std::size_t session_cache = 100000;        // cached sessions per instance; 0: none
   std::chrono::seconds session_cache_ttl{300};
+  // The second factor (mfa/): base64 of 32 bytes each, checked when read.
+  std::optional<std::string> secret_key;
+  std::vector<std::string> old_secret_keys;  // still open what they sealed
+  std::string totp_issuer = "authd";
 };
 
 // One setting as the user sees it: the environment variable, its flag, default and meaning.

@@ -26,6 +26,7 @@
 #include "db/migrations.hpp"
 #include "db/notifications.hpp"
 #include "frontdoor/front_door.hpp"
+#include "mfa/sealed.hpp"
 #include "server/listener.hpp"
 #include "server/routes.hpp"
 
@@ -88,6 +89,15 @@ void bootstrap_admin(const Config& config, db::ConnectionPool& pool, const Logge
       throw std::runtime_error("AUTHD_BOOTSTRAP_ADMIN_*: " + error.detail);
     }
   }
+}
+
+// The keys of AUTHD_SECRET_KEY (sealing) and AUTHD_SECRET_KEY_OLD (opening only); null without.
+std::shared_ptr<const mfa::Keyring> make_keyring(const Config& config) {
+  if (!config.secret_key) return nullptr;
+  std::vector<mfa::SecretKey> old;
+  for (const auto& key : config.old_secret_keys) old.push_back(*mfa::parse_secret_key(key));
+  return std::make_shared<const mfa::Keyring>(*mfa::parse_secret_key(*config.secret_key),
+                                              std::move(old));
 }
 
 net::awaitable<void> purge_loop(App& app) {
@@ -158,7 +168,9 @@ int serve(const Config& config) {
                                                             config.signup_limit_address->window})
            : std::nullopt,
        config.session_cache,
-       config.session_cache_ttl});
+       config.session_cache_ttl,
+       make_keyring(config),
+       config.totp_issuer});
   backup::BackupService backups(config.database_url, config.backup_dir,
                                 {config.backup_keep, config.backup_timeout, {}});
   std::unique_ptr<frontdoor::FrontDoor> front_door;

@@ -16,12 +16,7 @@ net::awaitable<Response> login_with(Call& call, std::string identifier, bool by_
   auth::Credentials credentials{std::move(identifier), by_email, std::move(password),
                                 client_address(call.app, call.request), call.request.client_gone};
   const auth::LoginResult result = take(co_await call.app.accounts.login(std::move(credentials)));
-  Response response = json_of(200, {{"user", user_json(result.user)},
-                                    {"token", result.token},
-                                    {"expires_at", result.expires_at}});
-  response.headers.emplace_back("Set-Cookie", session_cookie(call.app, call.request, result.token,
-                                                             call.app.config.session_ttl.count()));
-  co_return response;
+  co_return login_answer(call.app, call.request, result);
 }
 
 Response with_cleared_cookie(const Call& call, Response response) {

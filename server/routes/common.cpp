@@ -61,6 +61,26 @@ std::string string_field(const json::object& body, std::string_view name) {
   return std::string(value->as_string());
 }
 
+std::string optional_string_field(const json::object& body, std::string_view name) {
+  if (!body.contains(name)) return {};
+  return string_field(body, name);
+}
+
+Response login_answer(const App& app, const Request& request, const auth::LoginResult& result) {
+  if (result.mfa) {
+    // Half way: no session and no cookie until the second factor is shown.
+    return json_of(200, {{"mfa_required", true},
+                         {"mfa_token", result.mfa->token},
+                         {"expires_at", result.mfa->expires_at}});
+  }
+  Response response = json_of(200, {{"user", user_json(result.user)},
+                                    {"token", result.token},
+                                    {"expires_at", result.expires_at}});
+  response.headers.emplace_back(
+      "Set-Cookie", session_cookie(app, request, result.token, app.config.session_ttl.count()));
+  return response;
+}
+
 json::object user_json(const auth::User& user) {
   return auth::user_object(user);
 }

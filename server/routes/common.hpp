@@ -40,7 +40,12 @@ boost::json::object json_body(const Request& request);
 std::string string_field(const boost::json::object& body, std::string_view name);
 
 boost::json::object user_json(const auth::User& user);
+// An optional string field: empty when absent (400 wrong_type when not a string).
+std::string optional_string_field(const boost::json::object& body, std::string_view name);
 Response json_of(int status, const boost::json::object& body);
+// A login's answer: the session (and its cookie), or for a user with a second factor the
+// challenge alone.
+Response login_answer(const App& app, const Request& request, const auth::LoginResult& result);
 Response no_content();
 
 inline constexpr std::string_view kCookieName = "authd_session";

@@ -72,6 +72,15 @@ namespace authz {
 net::awaitable<Response> auth_request(Call& call);
 net::awaitable<Response> forward_auth(Call& call);
 }  // namespace authz
+namespace second_factor {
+net::awaitable<Response> setup(Call& call);
+net::awaitable<Response> qr(Call& call);
+net::awaitable<Response> confirm(Call& call);
+net::awaitable<Response> disable(Call& call);
+net::awaitable<Response> recovery_codes(Call& call);
+net::awaitable<Response> login(Call& call);
+net::awaitable<Response> admin_remove(Call& call);
+}  // namespace second_factor
 namespace pages {
 net::awaitable<Response> login(Call& call);
 }  // namespace pages

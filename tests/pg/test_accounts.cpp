@@ -575,7 +575,7 @@ TEST_CASE("a new session commits without waiting for the WAL flush unless sessio
   auto commit_mode = [&](bool durable, char fill) {
     pqxx::work tx(c);
     tx.exec_params(std::string(db::sql::kInsertSession.text), std::string(64, fill), user.id,
-                   std::int64_t{60}, durable);
+                   std::int64_t{60}, durable, "aal1");
     std::string mode = tx.exec("SHOW synchronous_commit")[0][0].as<std::string>();
     tx.commit();
     return mode;
