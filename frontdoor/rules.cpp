@@ -182,6 +182,14 @@ Rules parse_rules(std::string_view text) {
 std::optional<std::string> normalize_path(std::string_view uri_path) {
   uri_path = uri_path.substr(0, uri_path.find_first_of("?#"));
   if (uri_path.empty() || uri_path.front() != '/') return std::nullopt;
+  // Already normal (nearly every path): nothing to decode, no dot or empty segment.
+  const bool plain = uri_path.find_first_of("%\\;") == std::string_view::npos &&
+                     uri_path.find("//") == std::string_view::npos &&
+                     uri_path.find("/.") == std::string_view::npos &&
+                     std::none_of(uri_path.begin(), uri_path.end(), [](char ch) {
+                       return static_cast<unsigned char>(ch) < 0x20 || ch == 0x7F;
+                     });
+  if (plain) return std::string(uri_path);
   const auto escaped = boost::urls::make_pct_string_view(uri_path);
   if (!escaped) return std::nullopt;
   const std::string decoded = escaped->decode();

@@ -2,8 +2,6 @@
 
 #include <algorithm>
 
-#include <boost/url/parse.hpp>
-
 namespace authd::frontdoor {
 namespace {
 
@@ -37,21 +35,49 @@ std::optional<std::string> method_of(std::string_view method) {
 
 std::optional<Original> from_original_url(std::string_view method, std::string_view url) {
   if (!clean(url) || url.size() > 8192) return std::nullopt;
-  const auto parsed = boost::urls::parse_absolute_uri(url);
-  if (!parsed) return std::nullopt;
-  const std::string scheme = ascii_lower(parsed->scheme());
+  // scheme://authority/path?query — read by hand: this runs for every proxied request.
+  const auto colon = url.find("://");
+  if (colon == std::string_view::npos) return std::nullopt;
+  const std::string scheme = ascii_lower(url.substr(0, colon));
   if (scheme != "https" && scheme != "http") return std::nullopt;
-  if (!parsed->has_authority() || parsed->has_userinfo()) return std::nullopt;
-  const std::string host = ascii_lower(parsed->encoded_host());
+  const std::string_view rest = url.substr(colon + 3);
+  const std::size_t authority_end = std::min(rest.find_first_of("/?#"), rest.size());
+  std::string_view host = rest.substr(0, authority_end);
+  if (host.find('@') != std::string_view::npos) return std::nullopt;  // no user info
+  if (host.starts_with('[')) {
+    const auto close = host.find(']');
+    if (close == std::string_view::npos) return std::nullopt;
+    const std::string_view port = host.substr(close + 1);
+    if (!port.empty() &&
+        (port.front() != ':' || port.size() == 1 ||
+         port.substr(1).find_first_not_of("0123456789") != std::string_view::npos)) {
+      return std::nullopt;
+    }
+    host = host.substr(0, close + 1);
+  } else {
+    if (const auto port = host.find(':'); port != std::string_view::npos) {
+      const std::string_view digits = host.substr(port + 1);
+      if (digits.empty() || digits.find_first_not_of("0123456789") != std::string_view::npos) {
+        return std::nullopt;
+      }
+      host = host.substr(0, port);
+    }
+    const bool name = std::all_of(host.begin(), host.end(), [](char ch) {
+      return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+             ch == '-' || ch == '.' || ch == '_';
+    });
+    if (!name) return std::nullopt;
+  }
   if (host.empty()) return std::nullopt;
   const auto verb = method_of(method);
   if (!verb) return std::nullopt;
-  std::string_view path = parsed->encoded_path();
+  std::string_view path = rest.substr(authority_end);
+  path = path.substr(0, path.find_first_of("?#"));
   if (path.empty()) path = "/";
   auto normal = normalize_path(path);
   if (!normal) return std::nullopt;
   Original out;
-  out.target = {host, std::move(*normal), *verb};
+  out.target = {ascii_lower(host), std::move(*normal), *verb};
   out.url = std::string(url);
   out.http = scheme == "http";
   return out;

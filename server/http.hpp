@@ -39,7 +39,7 @@ struct FileBody {
 
 struct Response {
   int status = 200;
-  std::string content_type = "application/json";
+  std::string_view content_type = "application/json";  // always a literal
   std::vector<std::pair<std::string, std::string>> headers;
   // Header lines already serialised ("Name: value\r\n" each), sent after headers as they are.
   std::shared_ptr<const std::string> raw_headers;

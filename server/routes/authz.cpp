@@ -62,7 +62,7 @@ net::awaitable<Response> verdict(Call& call, const std::optional<Original>& orig
     door.count(Verdict::allowed);
     Response response;
     response.status = 200;
-    response.content_type.clear();
+    response.content_type = {};
     // Without a session the same names, empty: a proxy that copies them (Caddy 2.6 writes its
     // placeholder's own text for a missing one) passes nothing a client could have sent.
     static const auto kNobody =
@@ -91,7 +91,7 @@ net::awaitable<Response> verdict(Call& call, const std::optional<Original>& orig
       door.count(Verdict::redirected);
       Response redirect;
       redirect.status = 302;
-      redirect.content_type.clear();
+      redirect.content_type = {};
       redirect.headers.emplace_back("Location", std::move(location));
       co_return redirect;
     }

@@ -105,8 +105,8 @@ std::optional<std::string_view> bearer_token(const Request& request) {
   return authorization->substr(kBearer.size());
 }
 
-std::optional<std::string> session_token(const Request& request) {
-  if (const auto bearer = bearer_token(request)) return std::string(*bearer);
+std::optional<std::string_view> session_token(const Request& request) {
+  if (const auto bearer = bearer_token(request)) return bearer;
   for (const auto& [name, value] : request.headers) {
     if (name != "cookie") continue;
     std::string_view rest = value;
@@ -117,7 +117,7 @@ std::optional<std::string> session_token(const Request& request) {
       while (!pair.empty() && pair.front() == ' ') pair.remove_prefix(1);
       if (pair.starts_with(kCookieName) && pair.size() > kCookieName.size() &&
           pair[kCookieName.size()] == '=') {
-        return std::string(pair.substr(kCookieName.size() + 1));
+        return pair.substr(kCookieName.size() + 1);
       }
     }
   }

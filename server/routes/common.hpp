@@ -50,8 +50,8 @@ Response no_content();
 
 inline constexpr std::string_view kCookieName = "authd_session";
 
-// The session token: "Authorization: Bearer" first, else the cookie.
-std::optional<std::string> session_token(const Request& request);
+// The session token: "Authorization: Bearer" first, else the cookie (a view into the request).
+std::optional<std::string_view> session_token(const Request& request);
 // The Bearer credential alone: the admin token is accepted only this way.
 std::optional<std::string_view> bearer_token(const Request& request);
 
