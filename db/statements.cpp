@@ -37,6 +37,8 @@ const std::vector<const sql::Statement*>& sql::all_statements() {
       &kBeginSnapshot,
       &kCommit,
       &kCreateRestoreTable,
+      &kInsertRestoredTotp,
+      &kInsertRestoredCodes,
       &kFirstRestoreClash,
       &kInsertRestored,
       &kMoveUserIds,

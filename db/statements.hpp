@@ -159,7 +159,7 @@ inline constexpr Statement kCommit{"commit", "COMMIT"};
 inline constexpr Statement kCreateRestoreTable{
     "create_restore_table",
     "CREATE TEMP TABLE restore_users (id bigint, username text, email text, password_hash text, "
-    "role text, created_at timestamptz) ON COMMIT DROP"};
+    "role text, created_at timestamptz, totp_secret text, recovery_codes text) ON COMMIT DROP"};
 inline constexpr Statement kFirstRestoreClash{
     "first_restore_clash",
     "SELECT r.id, r.username, r.email FROM restore_users r WHERE "
@@ -172,17 +172,33 @@ inline constexpr Statement kInsertRestored{
     "INSERT INTO users (id, username, email, password_hash, role, created_at) "
     "OVERRIDING SYSTEM VALUE SELECT id, username, email, password_hash, role, created_at "
     "FROM restore_users ORDER BY id"};
+// The restored users' second factors, confirmed as they were.
+inline constexpr Statement kInsertRestoredTotp{
+    "insert_restored_totp",
+    "INSERT INTO totp (user_id, secret, confirmed) SELECT id, totp_secret, true "
+    "FROM restore_users WHERE totp_secret <> ''"};
+inline constexpr Statement kInsertRestoredCodes{
+    "insert_restored_codes",
+    "INSERT INTO recovery_codes (user_id, code_hash) SELECT DISTINCT id, code "
+    "FROM restore_users, unnest(string_to_array(recovery_codes, ' ')) AS code "
+    "WHERE recovery_codes <> '' AND code <> ''"};
 inline constexpr Statement kMoveUserIds{
     "move_user_ids",
     "SELECT setval(pg_get_serial_sequence('users', 'id'), (SELECT coalesce(max(id), 0) + 1 "
     "FROM users), false)"};
 
-// The backup itself: PostgreSQL writes the CSV.
-// In the table's physical order: a restore keeps the ids, so order does not matter, and a
-// sequential scan is the cheapest read.
+// The backup itself: PostgreSQL writes the CSV. The six columns of the original service, then the
+// second factor as stored (the secret sealed, the unused recovery codes' hashes, space-separated),
+// empty for a user without one.
+// In whatever order the scan and joins give: a restore keeps the ids, so order does not matter,
+// and no sort is paid for.
 inline constexpr Statement kDumpUsers{
     "dump_users",
-    "COPY (SELECT id, username, email, password_hash, role, created_at FROM users) "
+    "COPY (SELECT u.id, u.username, u.email, u.password_hash, u.role, u.created_at, "
+    "t.secret AS totp_secret, r.codes AS recovery_codes FROM users u "
+    "LEFT JOIN totp t ON t.user_id = u.id AND t.confirmed "
+    "LEFT JOIN (SELECT user_id, string_agg(code_hash, ' ') AS codes FROM recovery_codes "
+    "WHERE used_at IS NULL GROUP BY user_id) r ON r.user_id = u.id) "
     "TO STDOUT WITH (FORMAT csv, HEADER)"};
 
 // The limiter's counts commit without waiting for the WAL flush: every login of an account, and

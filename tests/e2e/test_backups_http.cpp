@@ -90,7 +90,8 @@ TEST_CASE("backups are listed newest first and downloaded whole as CSV", "[e2e][
   CHECK_THAT(latest.header("content-disposition").value_or(""),
              Catch::Contains(std::string(second.at("file").as_string())));
   CHECK(static_cast<std::int64_t>(latest.body.size()) == second.at("bytes").as_int64());
-  CHECK_THAT(latest.body, Catch::StartsWith("id,username,email,password_hash,role,created_at\n"));
+  CHECK_THAT(latest.body, Catch::StartsWith(
+                 "id,username,email,password_hash,role,created_at,totp_secret,recovery_codes\n"));
   CHECK_THAT(latest.body, Catch::Contains("lee@ex.com"));
 
   const auto older = http(

@@ -12,6 +12,7 @@
 #include "tests/support/http_client.hpp"
 #include "tests/support/pg.hpp"
 #include "tests/support/process.hpp"
+#include "tests/support/temp_dir.hpp"
 
 // API.md, "Second factor": enrolment, the two-step login, recovery codes, and what is stored.
 using namespace authd::test;
@@ -305,4 +306,32 @@ TEST_CASE("an admin removes a user's second factor, and the user's sessions end"
   const auto plain =
       http(port, "POST", "/api/v1/login", R"({"username":"hal","password":"correct horse"})");
   CHECK(body_of(plain).contains("token"));
+}
+
+TEST_CASE("backup and restore into an empty database: the second factor comes back",
+          "[e2e][mfa][backup]") {
+  const TempDir dir("authd-test-backups-");
+  const std::string source = fresh_database_url();
+  Enrolled e;
+  {
+    AuthdServer server(source, with_key());
+    e = enrol(server.port(), "ida");
+  }
+  auto env = base_env(source);
+  env["AUTHD_BACKUP_DIR"] = dir.path();
+  const auto created = run(AUTHD_BINARY, {"backup", "create"}, env);
+  REQUIRE(created.code == 0);
+  const auto meta = json::parse(created.output.substr(created.output.find('{')));
+  const std::string file = dir.path() + "/" + std::string(meta.at("file").as_string());
+
+  const std::string target = fresh_database_url();
+  const auto restored = run(AUTHD_BINARY, {"backup", "restore", file}, base_env(target));
+  INFO(restored.output);
+  REQUIRE(restored.code == 0);
+  AuthdServer server(target, with_key());
+  const auto port = server.port();
+  // Still needs the second factor, and passes it: a code, and one of the recovery codes.
+  const std::string token = mfa_token(port, "ida");
+  CHECK(second_step(port, token, "code", code_at(e.secret, e.step + 1)).status == 200);
+  CHECK(second_step(port, mfa_token(port, "ida"), "recovery_code", e.recovery[4]).status == 200);
 }
