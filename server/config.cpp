@@ -276,6 +276,10 @@ const std::vector<Setting>& setting_table() {
       {{"AUTHD_SECRET_KEY", "unset",
         "32 bytes in base64 (openssl rand -base64 32): seals second-factor secrets"},
        [](Config& c, const std::string& v) {
+         if (v.empty()) {  // as every optional value: empty means unset
+           c.secret_key.reset();
+           return true;
+         }
          if (!mfa::parse_secret_key(v)) return false;
          c.secret_key = v;
          return true;
