@@ -24,15 +24,16 @@ inline std::string name(const db::sql::Statement& statement) {
   return std::string(statement.name);
 }
 
-// The five user columns (id, username, email, role, created_at) starting at column first.
+// The six user columns (id, username, email, role, created_at, email_verified) from column first.
 inline User user_from(const pqxx::row& row, pqxx::row::size_type first = 0) {
-  return User{row[first].as<std::int64_t>(), row[first + 1].as<std::string>(),
+  return User{row[first].as<std::int64_t>(),    row[first + 1].as<std::string>(),
               row[first + 2].as<std::string>(), row[first + 3].as<std::string>(),
-              row[first + 4].as<std::string>()};
+              row[first + 4].as<std::string>(), row[first + 5].as<bool>()};
 }
 inline User user_from(const db::Rows& rows, int row, int first = 0) {
-  return User{rows.integer(row, first), rows.string(row, first + 1), rows.string(row, first + 2),
-              rows.string(row, first + 3), rows.string(row, first + 4)};
+  return User{rows.integer(row, first),    rows.string(row, first + 1),
+              rows.string(row, first + 2), rows.string(row, first + 3),
+              rows.string(row, first + 4), rows.boolean(row, first + 5)};
 }
 
 // A statement's text parameters. (Built by a plain function: a braced list inside a co_await

@@ -78,6 +78,7 @@ net::awaitable<void> Accounts::purge_expired() {
     tx.exec_prepared(detail::name(db::sql::kPurgeSessions));
     tx.exec_prepared(detail::name(db::sql::kPurgeRateLimits));
     tx.exec_prepared(detail::name(db::sql::kPurgeMfaTokens));
+    tx.exec_prepared(detail::name(db::sql::kPurgeEmailTokens));
   };
   co_await db_.run(std::move(query));
 }

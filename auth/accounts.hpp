@@ -67,6 +67,14 @@ struct MfaAttempt {
   std::string client_address;
 };
 
+// Mail (auth/email.cpp): where links point and what mails say they are from.
+struct MailOptions {
+  std::string from;        // AUTHD_MAIL_FROM
+  std::string public_url;  // AUTHD_PUBLIC_URL (or the portal's), no trailing slash
+  bool require_verified = false;
+  std::function<void()> queued = [] {};  // a mail was written to the outbox (wakes the sender)
+};
+
 struct TotpSetup {
   std::string secret;  // base32
   std::string otpauth_uri;
@@ -90,6 +98,8 @@ struct AccountsOptions {
   // Seals second-factor secrets; null: no second factors (503 not_configured).
   std::shared_ptr<const mfa::Keyring> keyring{};
   std::string totp_issuer = "authd";
+  // Mail; nullopt: no SMTP, so no verification and no recovery (503 not_configured).
+  std::optional<MailOptions> mail{};
 };
 
 // Login outcomes since start, for /metrics.
@@ -143,6 +153,22 @@ class Accounts {
       std::function<bool()> client_gone = [] { return false; });
 
   net::awaitable<void> logout_all(std::int64_t user_id);
+
+  // Mail (auth/email.cpp).
+  // 204 verified (or the address changed), 400 invalid_token, 409 email_taken (a change).
+  net::awaitable<Result<std::monostate>> verify_email(std::string token);
+  // 202-worthy: a new verification mail unless verified; 429 past 5 an hour.
+  net::awaitable<Result<std::monostate>> resend_verification(const Session& session);
+  // The same answer, in about the same time, for known and unknown addresses; 400, 429, 503.
+  net::awaitable<Result<std::monostate>> request_recovery(std::string email,
+                                                          std::string client_address);
+  // 400 invalid_token, 400 invalid_password; every session of the user ends.
+  net::awaitable<Result<std::monostate>> complete_recovery(std::string token,
+                                                           std::string new_password);
+  // A confirmation link to the new address and a notice to the old; 400, 401, 409 email_taken.
+  net::awaitable<Result<std::monostate>> change_email(const Session& session, std::string password,
+                                                      std::string new_email,
+                                                      std::function<bool()> client_gone);
 
   // The second factor (auth/second_factor.cpp). 503 not_configured without AUTHD_SECRET_KEY.
   // setup: 401 for a wrong password (a failed login), 409 totp_enabled; a pending secret.
@@ -207,6 +233,7 @@ class Accounts {
                                             const std::optional<std::string>& upgraded,
                                             const Tally& tally, const std::string& cleared,
                                             std::string aal = "aal1");
+  net::awaitable<void> queue_verification(const User& user);
   // A proven password of a user with a second factor: the challenge, no session.
   net::awaitable<LoginResult> start_challenge(const User& user, const Tally& tally);
   // The password of a signed-in user, checked as a login attempt of the account: counted, and

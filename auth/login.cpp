@@ -40,8 +40,8 @@ net::awaitable<Result<LoginResult>> Accounts::login(Credentials credentials) {
   LoginLookup lookup;
   if (!counted.rows->is_null(0, 4)) {
     lookup.user = detail::user_from(*counted.rows, 0, 4);
-    lookup.password_hash = counted.rows->string(0, 9);
-    lookup.two_factor = counted.rows->boolean(0, 10);
+    lookup.password_hash = counted.rows->string(0, 10);
+    lookup.two_factor = counted.rows->boolean(0, 11);
   }
   const std::string account_key = detail::login_account_key(
       lookup.user ? std::optional<std::int64_t>(lookup.user->id) : std::nullopt,
@@ -77,6 +77,12 @@ net::awaitable<Result<LoginResult>> Accounts::login(Credentials credentials) {
   if (!check.matched) {
     ++counters_.bad_credentials;
     co_return detail::invalid_credentials();
+  }
+  if (options_.mail && options_.mail->require_verified && !lookup.user->email_verified) {
+    // Told only after the right password: the answer reveals nothing to a guesser.
+    co_await give_back(tally);
+    co_return Error{ErrorKind::forbidden, "email_not_verified",
+                    "Confirm your email address first (the link in the mail; resend if lost)."};
   }
   if (lookup.two_factor) {
     // Half proven: nothing is cleared until the second factor is shown, so new challenges do not

@@ -75,9 +75,9 @@ net::awaitable<std::shared_ptr<const CachedSession>> Accounts::check_session(std
   const db::Rows rows = co_await requests_.exec(db::sql::kSessionUser, params(db::to_hex(*digest)));
   if (rows.empty()) co_return nullptr;
   auto found =
-      make_cached_session(Session{detail::user_from(rows, 0), rows.string(0, 5),
-                                  db::to_hex(*digest), rows.string(0, 7), rows.boolean(0, 8)},
-                          rows.integer(0, 6));
+      make_cached_session(Session{detail::user_from(rows, 0), rows.string(0, 6),
+                                  db::to_hex(*digest), rows.string(0, 8), rows.boolean(0, 9)},
+                          rows.integer(0, 7));
   sessions_.insert(*digest, found, generation);
   co_return found;
 }

@@ -93,7 +93,16 @@ net::awaitable<Result<User>> Accounts::signup(SignupRequest request) {
     co_await give_back(tally);
     std::rethrow_exception(failure);
   }
-  co_return co_await insert_user(request, password_hash);
+  Result<User> created = co_await insert_user(request, password_hash);
+  if (auto* user = std::get_if<User>(&created); user && options_.mail) {
+    // The user exists either way: a verification mail that cannot be queued now can be asked
+    // for again (resend).
+    try {
+      co_await queue_verification(*user);
+    } catch (const std::exception&) {
+    }
+  }
+  co_return created;
 }
 
 net::awaitable<Result<User>> Accounts::insert_user(const SignupRequest& request,

@@ -7,7 +7,8 @@ boost::json::object user_object(const User& user) {
           {"username", user.username},
           {"email", user.email},
           {"role", user.role},
-          {"created_at", user.created_at}};
+          {"created_at", user.created_at},
+          {"email_verified", user.email_verified}};
 }
 
 }  // namespace authd::auth

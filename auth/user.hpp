@@ -11,6 +11,7 @@ namespace authd::auth {
 struct User {
   std::int64_t id = 0;
   std::string username, email, role, created_at;
+  bool email_verified = false;
 };
 
 // A valid session: its user, its end (RFC 3339 UTC) and its token's SHA-256 in hex.

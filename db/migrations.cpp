@@ -92,6 +92,36 @@ CREATE INDEX mfa_tokens_expires_at ON mfa_tokens (expires_at);
 ALTER TABLE sessions ADD COLUMN aal text NOT NULL DEFAULT 'aal1' CHECK (aal IN ('aal1', 'aal2'));
 )sql";
 
+// Mail (mail/, auth/email.cpp): whether an address is confirmed, the single-use tokens of
+// verification, recovery and email change (SHA-256 only), and the outbox a sender on each
+// instance delivers from.
+constexpr std::string_view kMail = R"sql(
+ALTER TABLE users ADD COLUMN email_verified boolean NOT NULL DEFAULT false;
+CREATE TABLE email_tokens (
+  token_hash bytea PRIMARY KEY,
+  user_id    bigint NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+  kind       text NOT NULL CHECK (kind IN ('verify', 'reset', 'change')),
+  new_email  text,
+  expires_at timestamptz NOT NULL,
+  used       boolean NOT NULL DEFAULT false
+);
+CREATE INDEX email_tokens_expires_at ON email_tokens (expires_at);
+CREATE TABLE outbox (
+  id              bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  message_id      text NOT NULL UNIQUE,
+  recipient       text NOT NULL,
+  kind            text NOT NULL,
+  message         text,
+  created_at      timestamptz NOT NULL DEFAULT now(),
+  next_attempt_at timestamptz NOT NULL DEFAULT now(),
+  attempts        integer NOT NULL DEFAULT 0,
+  sent_at         timestamptz,
+  failed_at       timestamptz,
+  last_error      text
+);
+CREATE INDEX outbox_waiting ON outbox (next_attempt_at) WHERE sent_at IS NULL AND failed_at IS NULL;
+)sql";
+
 // Any constant shared by every authd instance: the lock only has to be distinct from others'.
 constexpr std::int64_t kMigrationLock = 0x61757468640001;
 
@@ -104,6 +134,7 @@ const std::vector<Migration>& migrations() {
       {3, "backup metadata", kBackups},
       {4, "rate limit windows", kRateLimits},
       {5, "second factor", kSecondFactor},
+      {6, "mail", kMail},
   };
   return all;
 }

@@ -66,6 +66,21 @@ const std::vector<const sql::Statement*>& sql::all_statements() {
       &kUserById,
       &kSessionAal,
       &kDeleteOtherSessions,
+      &kTokenMailForUser,
+      &kTokenMailForEmail,
+      &kNoticeMail,
+      &kUseEmailToken,
+      &kTokenKind,
+      &kMarkVerified,
+      &kChangeEmail,
+      &kResetPassword,
+      &kUserEmail,
+      &kEmailTaken,
+      &kPurgeEmailTokens,
+      &kClaimMail,
+      &kMailSent,
+      &kMailRetry,
+      &kOutboxStats,
 
   };
   return statements;

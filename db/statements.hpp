@@ -56,9 +56,10 @@ inline constexpr Statement kMigrationApplied{"migration_applied",
 inline constexpr Statement kRecordMigration{
     "record_migration", "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)"};
 
-// Columns of a user as the API shows it: id, username, email, role, created_at.
-#define AUTHD_SQL_USER_COLUMNS(u) \
-  u ".id, " u ".username, " u ".email, " u ".role, " AUTHD_SQL_RFC3339(u ".created_at")
+// Columns of a user as the API shows it: id, username, email, role, created_at, email_verified.
+#define AUTHD_SQL_USER_COLUMNS(u)          \
+  u ".id, " u ".username, " u ".email, " u \
+    ".role, " AUTHD_SQL_RFC3339(u ".created_at") ", " u ".email_verified"
 
 inline constexpr Statement kInsertUser{
     "insert_user",
@@ -341,6 +342,83 @@ inline constexpr Statement kDeleteOtherSessions{
     "delete_other_sessions",
     "DELETE FROM sessions WHERE user_id = $1 AND token_hash <> decode($2, 'hex') "
     "RETURNING " AUTHD_SQL_NOTIFY("'u:' || user_id")};
+
+// Mail (auth/email.cpp, mail/outbox.cpp). A token and its mail are written by one statement.
+#define AUTHD_SQL_TOKEN_AND_MAIL(user_query)                                                      \
+  "WITH u AS (" user_query                                                                        \
+  "), "                                                                                           \
+  "t AS (INSERT INTO email_tokens (token_hash, user_id, kind, new_email, expires_at) "            \
+  "SELECT decode($2, 'hex'), u.id, $3, $4, now() + make_interval(secs => $5) FROM u), "           \
+  "o AS (INSERT INTO outbox (message_id, recipient, kind, message) "                              \
+  "SELECT $6, coalesce($4, u.email), $3, replace($7, '@RECIPIENT@', coalesce($4, u.email)) FROM " \
+  "u) "                                                                                           \
+  "SELECT count(*) FROM u"
+// $1 user id.
+inline constexpr Statement kTokenMailForUser{
+    "token_mail_for_user",
+    AUTHD_SQL_TOKEN_AND_MAIL("SELECT id, email FROM users WHERE id = $1::bigint")};
+// $1 email: nothing is written for an address nobody has, by the same statement.
+inline constexpr Statement kTokenMailForEmail{
+    "token_mail_for_email",
+    AUTHD_SQL_TOKEN_AND_MAIL("SELECT id, email FROM users WHERE lower(email) = lower($1)")};
+// A plain notice (no token): $1 user id, $2 message id, $3 kind, $4 recipient, $5 message.
+inline constexpr Statement kNoticeMail{
+    "notice_mail",
+    "INSERT INTO outbox (message_id, recipient, kind, message) SELECT $2, $4, $3, $5 "
+    "FROM users WHERE id = $1"};
+// Takes a token of kind $2 once: its user and new email.
+inline constexpr Statement kUseEmailToken{
+    "use_email_token",
+    "UPDATE email_tokens SET used = true WHERE token_hash = decode($1, 'hex') AND kind = $2 "
+    "AND NOT used AND expires_at > now() RETURNING user_id, new_email"};
+inline constexpr Statement kTokenKind{
+    "token_kind",
+    "SELECT kind FROM email_tokens WHERE token_hash = decode($1, 'hex') AND NOT used "
+    "AND expires_at > now()"};
+inline constexpr Statement kMarkVerified{"mark_verified",
+                                         "UPDATE users SET email_verified = true WHERE id = $1 "
+                                         "RETURNING " AUTHD_SQL_NOTIFY("'u:' || id")};
+inline constexpr Statement kChangeEmail{
+    "change_email",
+    "UPDATE users SET email = $2, email_verified = true WHERE id = $1 "
+    "RETURNING " AUTHD_SQL_NOTIFY("'u:' || id")};
+// A reset: the new hash, and every session ends.
+inline constexpr Statement kResetPassword{
+    "reset_password",
+    "WITH ended AS (DELETE FROM sessions WHERE user_id = $1), "
+    "told AS (SELECT " AUTHD_SQL_NOTIFY("'u:' || $1::bigint") ") "
+    "UPDATE users SET password_hash = $2 FROM told WHERE id = $1"};
+inline constexpr Statement kUserEmail{"user_email",
+                                      "SELECT email, email_verified FROM users WHERE id = $1"};
+inline constexpr Statement kEmailTaken{
+    "email_taken", "SELECT 1 FROM users WHERE lower(email) = lower($1) AND id <> $2"};
+inline constexpr Statement kPurgeEmailTokens{
+    "purge_email_tokens", "DELETE FROM email_tokens WHERE expires_at <= now() OR used"};
+// The sender: up to $1 waiting mails, locked (other instances skip them) until this one is done.
+inline constexpr Statement kClaimMail{
+    "claim_mail",
+    "SELECT id, message_id, recipient, message, attempts FROM outbox "
+    "WHERE sent_at IS NULL AND failed_at IS NULL AND next_attempt_at <= now() "
+    "ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED"};
+// Delivered: the text (and its link) goes, the metadata stays.
+inline constexpr Statement kMailSent{
+    "mail_sent",
+    "UPDATE outbox SET sent_at = now(), message = NULL, attempts = attempts + 1, last_error = NULL "
+    "WHERE id = $1"};
+// Not delivered: again after $2 seconds, or failed for good once a day has passed since queueing.
+inline constexpr Statement kMailRetry{
+    "mail_retry",
+    "UPDATE outbox SET attempts = attempts + 1, last_error = $3, "
+    "next_attempt_at = now() + make_interval(secs => $2), "
+    "failed_at = CASE WHEN created_at + interval '24 hours' < now() + make_interval(secs => $2) "
+    "THEN now() END, message = CASE WHEN created_at + interval '24 hours' < now() + "
+    "make_interval(secs => $2) THEN NULL ELSE message END WHERE id = $1 "
+    "RETURNING failed_at IS NOT NULL"};
+inline constexpr Statement kOutboxStats{
+    "outbox_stats",
+    "SELECT count(*) FILTER (WHERE sent_at IS NULL AND failed_at IS NULL), "
+    "count(*) FILTER (WHERE sent_at IS NOT NULL), count(*) FILTER (WHERE failed_at IS NOT NULL) "
+    "FROM outbox"};
 
 }  // namespace authd::db::sql
 

@@ -18,6 +18,9 @@ namespace authd::auth {
 class HashPool;
 class Accounts;
 }  // namespace authd::auth
+namespace authd::mail {
+class Outbox;
+}  // namespace authd::mail
 namespace authd::frontdoor {
 class FrontDoor;
 }  // namespace authd::frontdoor
@@ -39,6 +42,7 @@ struct App {
   db::DbExecutor& backup_db;  // one thread and one connection: backups never take the pool's
   boost::asio::thread_pool& file_readers;  // blocking reads of backup files for downloads
   frontdoor::FrontDoor& front_door;
+  mail::Outbox* outbox;  // null without AUTHD_SMTP_URL
   Metrics& metrics;
   const Logger& log;
   Router router;

@@ -5,6 +5,8 @@
 #include <charconv>
 #include <functional>
 
+#include "auth/validation.hpp"
+#include "mail/smtp.hpp"
 #include "mfa/sealed.hpp"
 
 extern char** environ;
@@ -92,6 +94,11 @@ std::string ascii_lower_copy(std::string_view text) {
     if (ch >= 'A' && ch <= 'Z') ch = static_cast<char>(ch - 'A' + 'a');
   }
   return out;
+}
+
+// A problem with an address as a sign-up's email would have one.
+bool check_email_address(std::string_view address) {
+  return auth::check_email(address).has_value();
 }
 
 using Apply = std::function<bool(Config&, const std::string&)>;
@@ -302,6 +309,38 @@ const std::vector<Setting>& setting_table() {
          }
          c.totp_issuer = v;
          return true;
+       }},
+      {{"AUTHD_SMTP_URL", "unset",
+        "smtp://[user:password@]host:port (?starttls=required) or smtps://...; unset: no mail"},
+       [](Config& c, const std::string& v) {
+         if (v.empty()) {
+           c.smtp_url.reset();
+           return true;
+         }
+         if (!mail::valid_smtp_url(v)) return false;
+         c.smtp_url = v;
+         return true;
+       }},
+      {{"AUTHD_MAIL_FROM", "authd@localhost", "the sender address of mails"},
+       [](Config& c, const std::string& v) {
+         if (check_email_address(v)) return false;
+         c.mail_from = v;
+         return true;
+       }},
+      {{"AUTHD_PUBLIC_URL", "unset", "base of links in mails (falls back to AUTHD_PORTAL_URL)"},
+       [](Config& c, const std::string& v) {
+         std::string_view base = v;
+         while (!base.empty() && base.back() == '/') base.remove_suffix(1);
+         if (!valid_origin(base)) return false;
+         c.public_url = std::string(base);
+         return true;
+       }},
+      {{"AUTHD_REQUIRE_VERIFIED_EMAIL", "off",
+        "on: users whose email is not verified cannot log in (403 email_not_verified)"},
+       [](Config& c, const std::string& v) {
+         const auto b = parse_switch(v);
+         if (b) c.require_verified_email = *b;
+         return b.has_value();
        }},
       {{"AUTHD_SESSION_CACHE", "100000", "sessions kept in memory for session checks (0: none)"},
        number<std::size_t>(&Config::session_cache, 0, 100'000'000)},

@@ -64,6 +64,11 @@ struct Config {
   std::optional<std::string> secret_key;
   std::vector<std::string> old_secret_keys;  // still open what they sealed
   std::string totp_issuer = "authd";
+  // Mail (mail/, auth/email.cpp).
+  std::optional<std::string> smtp_url;
+  std::string mail_from = "authd@localhost";
+  std::optional<std::string> public_url;
+  bool require_verified_email = false;
 };
 
 // One setting as the user sees it: the environment variable, its flag, default and meaning.

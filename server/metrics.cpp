@@ -141,6 +141,12 @@ std::string Metrics::render(const Gauges& g) const {
     append(out, "authd_authz_verdicts_total{verdict=\"%s\"} %llu\n", kVerdicts[i],
            static_cast<unsigned long long>(g.authz_verdicts[i]));
   }
+  gauge(out, "authd_mail_outbox", "Mails waiting in the outbox (as the sender last counted).",
+        "gauge", static_cast<double>(g.mail_waiting));
+  gauge(out, "authd_mail_sent_total", "Mails delivered by this instance.", "counter",
+        static_cast<double>(g.mail_sent));
+  gauge(out, "authd_mail_failed_total", "Mails this instance gave up on after a day.", "counter",
+        static_cast<double>(g.mail_failed));
   return out;
 }
 

@@ -33,6 +33,7 @@ struct Gauges {
   std::uint64_t session_cache_hits = 0, session_cache_misses = 0, session_cache_invalidations = 0;
   std::size_t session_cache_entries = 0;
   std::array<std::uint64_t, 4> authz_verdicts{};  // frontdoor::kVerdictNames
+  std::uint64_t mail_waiting = 0, mail_sent = 0, mail_failed = 0;
 };
 
 // Request counters and latency histograms per route, lock-free on the request path.

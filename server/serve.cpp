@@ -26,6 +26,7 @@
 #include "db/migrations.hpp"
 #include "db/notifications.hpp"
 #include "frontdoor/front_door.hpp"
+#include "mail/outbox.hpp"
 #include "mfa/sealed.hpp"
 #include "server/listener.hpp"
 #include "server/routes.hpp"
@@ -151,6 +152,17 @@ int serve(const Config& config) {
   }
 
   db::DbExecutor db(pool, db_threads, db_threads * 512);
+  // Mail leaves from the outbox on a thread of its own; requests only write rows.
+  std::unique_ptr<mail::Outbox> outbox;
+  std::optional<auth::MailOptions> mail_options;
+  if (config.smtp_url) {
+    outbox = std::make_unique<mail::Outbox>(config.database_url,
+                                            mail::SmtpSettings{*config.smtp_url, config.mail_from});
+    mail_options = auth::MailOptions{
+        config.mail_from,
+        config.public_url.value_or(config.portal_url.value_or("http://localhost:8080")),
+        config.require_verified_email, [&outbox] { outbox->wake(); }};
+  }
   db::AsyncDb requests_db({config.database_url, per_loop, 2000ms, db_timeout, 500ms, db_timeout});
   db::DbExecutor backup_db(backup_pool, 1, 1);
   // The lowest priority: a flood of logins must not slow session checks on the event loop.
@@ -170,7 +182,8 @@ int serve(const Config& config) {
        config.session_cache,
        config.session_cache_ttl,
        make_keyring(config),
-       config.totp_issuer});
+       config.totp_issuer,
+       mail_options});
   backup::BackupService backups(config.database_url, config.backup_dir,
                                 {config.backup_keep, config.backup_timeout, {}});
   std::unique_ptr<frontdoor::FrontDoor> front_door;
@@ -195,6 +208,7 @@ int serve(const Config& config) {
           backup_db,
           file_readers,
           *front_door,
+          outbox.get(),
           metrics,
           log,
           make_router(config.legacy_routes)};
@@ -219,6 +233,7 @@ int serve(const Config& config) {
          if (!listening) log.event("warn", "session cache off: not listening for invalidations");
        }});
   if (accounts.session_cache().enabled()) invalidations.start(io.get_executor());
+  if (outbox) outbox->start();
   Listener listener(app, workers, tls.get());
   try {
     listener.start();
@@ -280,6 +295,7 @@ int serve(const Config& config) {
   io.run();
   for (auto& thread : threads) thread.join();
   invalidations.stop();
+  if (outbox) outbox->stop();
   // A read still running posts its result to a stopped io_context, which keeps it unrun.
   file_readers.join();
   requests_db.stop();

@@ -8,6 +8,7 @@
 #include "db/executor.hpp"
 #include "db/statements.hpp"
 #include "frontdoor/front_door.hpp"
+#include "mail/outbox.hpp"
 #include "server/routes/common.hpp"
 #include "server/routes/route.hpp"
 
@@ -73,6 +74,12 @@ Gauges collect_gauges(App& app) {
   g.session_cache_entries = cache.entries;
   for (std::size_t i = 0; i < g.authz_verdicts.size(); ++i) {
     g.authz_verdicts[i] = app.front_door.verdicts(static_cast<frontdoor::Verdict>(i));
+  }
+  if (app.outbox) {
+    const auto mail = app.outbox->stats();
+    g.mail_waiting = mail.waiting;
+    g.mail_sent = mail.sent;
+    g.mail_failed = mail.failed;
   }
   return g;
 }

@@ -72,6 +72,13 @@ namespace authz {
 net::awaitable<Response> auth_request(Call& call);
 net::awaitable<Response> forward_auth(Call& call);
 }  // namespace authz
+namespace email {
+net::awaitable<Response> verify(Call& call);
+net::awaitable<Response> resend(Call& call);
+net::awaitable<Response> recovery(Call& call);
+net::awaitable<Response> recovery_complete(Call& call);
+net::awaitable<Response> change(Call& call);
+}  // namespace email
 namespace second_factor {
 net::awaitable<Response> setup(Call& call);
 net::awaitable<Response> qr(Call& call);
