@@ -89,13 +89,12 @@ net::awaitable<void> Accounts::queue_verification(const User& user) {
   const Mail m = verification_mail(mail.public_url + "/verify?token=" + token);
   const std::string id = mail::new_message_id(mail.from);
   const std::string text = mail::compose(mail.from, "@RECIPIENT@", m.subject, id, m.body);
-  const std::int64_t user_id = user.id;
-  auto write = [&](pqxx::connection& c) {
-    pqxx::nontransaction tx(c);
-    tx.exec_prepared(name(db::sql::kTokenMailForUser), user_id, hash, m.kind, nullptr,
-                     static_cast<std::int64_t>(kVerifyLifetime.count()), id, text);
-  };
-  co_await db_.run(std::move(write));
+  // On the event loop's connection, right after the sign-up's own insert: no thread handoff. A
+  // write whose outcome is unknown is not retried (a second token and mail would be harmless, but
+  // resend is there for that).
+  co_await requests_.exec(db::sql::kTokenMailForUser,
+                          detail::params(std::to_string(user.id), hash, m.kind, std::string(),
+                                         std::to_string(kVerifyLifetime.count()), id, text));
   mail.queued();
 }
 
@@ -146,7 +145,7 @@ net::awaitable<Result<std::monostate>> Accounts::request_recovery(std::string em
   auto write = [&](pqxx::connection& c) {
     pqxx::nontransaction tx(c);
     return tx
-        .exec_prepared1(name(db::sql::kTokenMailForEmail), email, hash, m.kind, nullptr,
+        .exec_prepared1(name(db::sql::kTokenMailForEmail), email, hash, m.kind, "",
                         static_cast<std::int64_t>(kResetLifetime.count()), id, text)[0]
         .as<std::int64_t>();
   };

@@ -343,20 +343,23 @@ inline constexpr Statement kDeleteOtherSessions{
     "DELETE FROM sessions WHERE user_id = $1 AND token_hash <> decode($2, 'hex') "
     "RETURNING " AUTHD_SQL_NOTIFY("'u:' || user_id")};
 
-// Mail (auth/email.cpp, mail/outbox.cpp). A token and its mail are written by one statement.
-#define AUTHD_SQL_TOKEN_AND_MAIL(user_query)                                                      \
-  "WITH u AS (" user_query                                                                        \
-  "), "                                                                                           \
-  "t AS (INSERT INTO email_tokens (token_hash, user_id, kind, new_email, expires_at) "            \
-  "SELECT decode($2, 'hex'), u.id, $3, $4, now() + make_interval(secs => $5) FROM u), "           \
-  "o AS (INSERT INTO outbox (message_id, recipient, kind, message) "                              \
-  "SELECT $6, coalesce($4, u.email), $3, replace($7, '@RECIPIENT@', coalesce($4, u.email)) FROM " \
-  "u) "                                                                                           \
+// Mail (auth/email.cpp, mail/outbox.cpp). A token and its mail are written by one statement; $4,
+// the new address of a change, is '' for the other kinds.
+#define AUTHD_SQL_TOKEN_AND_MAIL(user_query)                                                    \
+  "WITH u AS (" user_query                                                                      \
+  "), "                                                                                         \
+  "t AS (INSERT INTO email_tokens (token_hash, user_id, kind, new_email, expires_at) "          \
+  "SELECT decode($2, 'hex'), u.id, $3, nullif($4, ''), now() + make_interval(secs => $5) FROM " \
+  "u), "                                                                                        \
+  "o AS (INSERT INTO outbox (message_id, recipient, kind, message) "                            \
+  "SELECT $6, coalesce(nullif($4, ''), u.email), $3, "                                          \
+  "replace($7, '@RECIPIENT@', coalesce(nullif($4, ''), u.email)) FROM u) "                      \
   "SELECT count(*) FROM u"
 // $1 user id.
 inline constexpr Statement kTokenMailForUser{
     "token_mail_for_user",
-    AUTHD_SQL_TOKEN_AND_MAIL("SELECT id, email FROM users WHERE id = $1::bigint")};
+    AUTHD_SQL_TOKEN_AND_MAIL("SELECT id, email FROM users WHERE id = $1::bigint"), false,
+    Path::both};
 // $1 email: nothing is written for an address nobody has, by the same statement.
 inline constexpr Statement kTokenMailForEmail{
     "token_mail_for_email",
