@@ -8,6 +8,8 @@
 #include <thread>
 
 #include <boost/json/parse.hpp>
+#include <pqxx/connection>
+#include <pqxx/nontransaction>
 
 #include "tests/support/http_client.hpp"
 #include "tests/support/pg.hpp"
@@ -324,4 +326,29 @@ TEST_CASE("two instances sharing the outbox never send a mail twice", "[e2e][mai
     ids.insert(m.substr(at, m.find('\r', at) - at));
   }
   CHECK(ids.size() == all.size());
+}
+
+TEST_CASE("an expired link is refused like a used one", "[e2e][mail]") {
+  TempDir box;
+  SmtpSink smtp(box.path());
+  const std::string url = fresh_database_url();
+  AuthdServer server(url, mail_env(smtp));
+  const auto port = server.port();
+  sign_up(port, "kim");
+  REQUIRE(http(port, "POST", "/api/v1/recovery", R"({"email":"kim@example.com"})").status == 202);
+  const auto mails = smtp.await(2);
+  REQUIRE(mails.size() == 2);
+  {
+    pqxx::connection c(url);
+    pqxx::nontransaction tx(c);
+    tx.exec("UPDATE email_tokens SET expires_at = now() - interval '1 second'");
+  }
+  const auto verify = http(port, "POST", "/api/v1/email/verify",
+                           R"({"token":")" + token_in(mails[0], "/verify") + R"("})");
+  CHECK(verify.status == 400);
+  const auto reset = http(
+      port, "POST", "/api/v1/recovery/complete",
+      R"({"token":")" + token_in(mails[1], "/reset") + R"(","new_password":"brand new horse"})");
+  CHECK(reset.status == 400);
+  CHECK_THAT(reset.body, Catch::Contains("invalid_token"));
 }
