@@ -237,9 +237,10 @@ class Accounts {
   // A proven password of a user with a second factor: the challenge, no session.
   net::awaitable<LoginResult> start_challenge(const User& user, const Tally& tally);
   // The password of a signed-in user, checked as a login attempt of the account: counted, and
-  // on success its failures cleared.
-  net::awaitable<Result<std::monostate>> prove_password(std::int64_t user_id, std::string password,
-                                                        std::function<bool()> client_gone);
+  // on success its failures cleared; wrong: the 401's detail.
+  net::awaitable<Result<std::monostate>> prove_password(
+      std::int64_t user_id, std::string password, std::function<bool()> client_gone,
+      std::string_view wrong = "The password is wrong.");
   // A wrong second-factor code in a signed-in route: a failed login of the account.
   net::awaitable<void> count_failure(std::int64_t user_id);
   const mfa::Keyring* keyring() const { return options_.keyring.get(); }

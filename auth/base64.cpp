@@ -52,8 +52,9 @@ std::string encode(std::span<const unsigned char> data, std::string_view alphabe
   return out;
 }
 
-std::optional<std::vector<unsigned char>> decode(std::string_view text, const DecodeTable& table,
-                                                 bool allow_padding) {
+// Decodes into out; the number of bytes, or nullopt (not this alphabet's, or more than out holds).
+std::optional<std::size_t> decode_into(std::string_view text, const DecodeTable& table,
+                                       bool allow_padding, std::span<unsigned char> out) {
   if (allow_padding && text.size() % 4 == 0) {
     // Padding is only meaningful on a full final quantum: "xx==" or "xxx=".
     std::size_t pad = 0;
@@ -65,8 +66,7 @@ std::optional<std::vector<unsigned char>> decode(std::string_view text, const De
   }
   if (text.size() % 4 == 1) return std::nullopt;
 
-  std::vector<unsigned char> out;
-  out.reserve(text.size() * 3 / 4);
+  std::size_t written = 0;
   std::uint32_t bits = 0;
   int bit_count = 0;
   for (const char c : text) {
@@ -76,11 +76,21 @@ std::optional<std::vector<unsigned char>> decode(std::string_view text, const De
     bit_count += 6;
     if (bit_count >= 8) {
       bit_count -= 8;
-      out.push_back(static_cast<unsigned char>((bits >> bit_count) & 0xff));
+      if (written == out.size()) return std::nullopt;
+      out[written++] = static_cast<unsigned char>((bits >> bit_count) & 0xff);
     }
   }
   // Leftover bits must be zero, otherwise two spellings would decode to the same bytes.
   if ((bits & ((1u << bit_count) - 1)) != 0) return std::nullopt;
+  return written;
+}
+
+std::optional<std::vector<unsigned char>> decode(std::string_view text, const DecodeTable& table,
+                                                 bool allow_padding) {
+  std::vector<unsigned char> out(text.size() * 3 / 4 + 1);
+  const auto n = decode_into(text, table, allow_padding, out);
+  if (!n) return std::nullopt;
+  out.resize(*n);
   return out;
 }
 
@@ -100,6 +110,15 @@ std::string base64url_encode(std::span<const unsigned char> data) {
 
 std::optional<std::vector<unsigned char>> base64url_decode(std::string_view text) {
   return decode(text, kUrlTable, false);
+}
+
+std::optional<std::size_t> base64_decode_into(std::string_view text, std::span<unsigned char> out) {
+  return decode_into(text, kStandardTable, true, out);
+}
+
+std::optional<std::size_t> base64url_decode_into(std::string_view text,
+                                                 std::span<unsigned char> out) {
+  return decode_into(text, kUrlTable, false, out);
 }
 
 }  // namespace authd::auth

@@ -22,4 +22,12 @@ std::string base64url_encode(std::span<const unsigned char> data);
 // URL-safe alphabet, unpadded only; the same rejections as base64_decode, '=' included.
 std::optional<std::vector<unsigned char>> base64url_decode(std::string_view text);
 
+// base64_decode into a caller's buffer, without allocating: the bytes written, or nullopt.
+std::optional<std::size_t> base64_decode_into(std::string_view text, std::span<unsigned char> out);
+
+// The same into a caller's buffer, without allocating: the number of bytes written, or nullopt
+// (malformed, or longer than out).
+std::optional<std::size_t> base64url_decode_into(std::string_view text,
+                                                 std::span<unsigned char> out);
+
 }  // namespace authd::auth

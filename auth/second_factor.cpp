@@ -52,15 +52,6 @@ std::int64_t unix_now() {
       .count();
 }
 
-std::string text_array(const std::vector<std::string>& values) {
-  std::string out = "{";
-  for (std::size_t i = 0; i < values.size(); ++i) {
-    if (i > 0) out += ',';
-    out += '"' + values[i] + '"';  // hex and ':' only: nothing to escape
-  }
-  return out + "}";
-}
-
 // Replaces the user's recovery codes; the new ones, to be shown once.
 std::vector<std::string> replace_recovery_codes(pqxx::work& tx, std::int64_t user_id) {
   std::vector<std::string> codes = mfa::new_recovery_codes();
@@ -113,46 +104,6 @@ Checked check_code(pqxx::work& tx, const mfa::Keyring& keyring, std::int64_t use
 }
 
 }  // namespace
-
-net::awaitable<Result<std::monostate>> Accounts::prove_password(std::int64_t user_id,
-                                                                std::string password,
-                                                                std::function<bool()> client_gone) {
-  if (!utf8_length(password)) co_return detail::password_not_utf8();
-  const std::string account_key = detail::login_account_key(user_id, {});
-  std::vector<LimitKey> keys;
-  keys.push_back({account_key, options_.account});
-  const Tally tally = co_await limiter_.count(std::move(keys));
-  if (tally.over()) {
-    co_await give_back(tally);
-    ++counters_.limited;
-    co_return detail::too_many_attempts(tally.retry_after());
-  }
-  auto current_hash = [user_id](pqxx::connection& c) -> std::optional<std::string> {
-    pqxx::nontransaction tx(c);
-    const pqxx::result rows = tx.exec_prepared(name(db::sql::kUserPasswordHash), user_id);
-    if (rows.empty()) return std::nullopt;
-    return rows[0][0].as<std::string>();
-  };
-  PasswordCheck check;
-  std::exception_ptr failure;
-  try {
-    const std::optional<std::string> stored_text = co_await db_.run(std::move(current_hash));
-    std::optional<PasswordHash> stored;
-    if (stored_text) stored = parse_phc(*stored_text);
-    check = co_await verify_attempt(std::move(password), stored, std::move(client_gone));
-  } catch (...) {
-    failure = std::current_exception();
-  }
-  if (failure) {
-    co_await give_back(tally);
-    std::rethrow_exception(failure);
-  }
-  if (!check.matched) co_return detail::invalid_credentials("The password is wrong.");
-  std::vector<std::string> cleared;
-  cleared.push_back(account_key);
-  co_await limiter_.settle(tally, std::move(cleared));
-  co_return std::monostate{};
-}
 
 net::awaitable<void> Accounts::count_failure(std::int64_t user_id) {
   std::vector<LimitKey> keys;

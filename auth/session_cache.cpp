@@ -128,20 +128,11 @@ SessionCacheStats SessionCache::stats() const {
 }
 
 void apply_invalidation(SessionCache& cache, std::string_view payload) {
-  if (payload.starts_with("s:") && payload.size() == 2 + 2 * db::kSha256Bytes) {
-    db::Sha256Digest key{};
-    bool ok = true;
-    auto nibble = [&ok](char ch) -> unsigned {
-      if (ch >= '0' && ch <= '9') return static_cast<unsigned>(ch - '0');
-      if (ch >= 'a' && ch <= 'f') return static_cast<unsigned>(ch - 'a' + 10);
-      ok = false;
-      return 0;
-    };
-    for (std::size_t i = 0; i < key.size(); ++i) {
-      key[i] =
-          static_cast<unsigned char>(nibble(payload[2 + 2 * i]) << 4 | nibble(payload[3 + 2 * i]));
-    }
-    if (ok) {
+  if (payload.starts_with("s:")) {
+    const auto bytes = db::from_hex(payload.substr(2));
+    if (bytes && bytes->size() == db::kSha256Bytes) {
+      db::Sha256Digest key{};
+      std::copy(bytes->begin(), bytes->end(), key.begin());
       cache.drop_session(key);
       return;
     }

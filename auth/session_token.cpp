@@ -23,37 +23,11 @@ std::string new_session_token() {
 }
 
 std::optional<db::Sha256Digest> token_digest(std::string_view token) {
-  // Decoded on the stack (every session check comes here): the same rules as base64url_decode,
-  // so each token has exactly one accepted spelling.
+  // Decoded on the stack: every session check comes here.
   if (token.size() != kSessionTokenLength) return std::nullopt;
   std::array<unsigned char, kSessionTokenBytes> raw{};
-  std::uint32_t buffer = 0;
-  int bits = 0;
-  std::size_t out = 0;
-  for (const char ch : token) {
-    int v;
-    if (ch >= 'A' && ch <= 'Z') {
-      v = ch - 'A';
-    } else if (ch >= 'a' && ch <= 'z') {
-      v = ch - 'a' + 26;
-    } else if (ch >= '0' && ch <= '9') {
-      v = ch - '0' + 52;
-    } else if (ch == '-') {
-      v = 62;
-    } else if (ch == '_') {
-      v = 63;
-    } else {
-      return std::nullopt;
-    }
-    buffer = (buffer << 6) | static_cast<std::uint32_t>(v);
-    bits += 6;
-    if (bits >= 8) {
-      raw[out++] = static_cast<unsigned char>((buffer >> (bits - 8)) & 0xFF);
-      bits -= 8;
-    }
-  }
-  // 43 symbols carry 258 bits: the last two must be zero.
-  if (out != raw.size() || (buffer & ((1u << bits) - 1)) != 0) return std::nullopt;
+  const auto n = base64url_decode_into(token, raw);
+  if (!n || *n != raw.size()) return std::nullopt;
   const db::Sha256Digest digest = db::sha256(raw.data(), raw.size());
   OPENSSL_cleanse(raw.data(), raw.size());
   return digest;

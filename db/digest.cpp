@@ -36,6 +36,23 @@ std::string to_hex(const unsigned char* data, std::size_t size) {
   return out;
 }
 
+std::optional<std::vector<unsigned char>> from_hex(std::string_view hex) {
+  if (hex.size() % 2 != 0) return std::nullopt;
+  auto nibble = [](char ch) -> int {
+    if (ch >= '0' && ch <= '9') return ch - '0';
+    if (ch >= 'a' && ch <= 'f') return ch - 'a' + 10;
+    return -1;
+  };
+  std::vector<unsigned char> out;
+  out.reserve(hex.size() / 2);
+  for (std::size_t i = 0; i < hex.size(); i += 2) {
+    const int hi = nibble(hex[i]), lo = nibble(hex[i + 1]);
+    if (hi < 0 || lo < 0) return std::nullopt;
+    out.push_back(static_cast<unsigned char>(hi << 4 | lo));
+  }
+  return out;
+}
+
 struct Sha256::Context {
   EVP_MD_CTX* ctx = EVP_MD_CTX_new();
   ~Context() { EVP_MD_CTX_free(ctx); }

@@ -3,8 +3,10 @@
 #include <array>
 #include <cstddef>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 // SHA-256 and lower-case hex, the form digests take in the database (session token hashes,
 // backup checksums) and in constant-time comparisons of secrets. OpenSSL's SHA-256 is fetched
@@ -28,6 +30,8 @@ std::string to_hex(const unsigned char* data, std::size_t size);
 inline std::string to_hex(const Sha256Digest& digest) {
   return to_hex(digest.data(), digest.size());
 }
+// Lower-case hex back to bytes; nullopt for an odd length or any other character.
+std::optional<std::vector<unsigned char>> from_hex(std::string_view hex);
 
 // A digest of data that arrives in pieces (a backup file as it is written).
 class Sha256 {

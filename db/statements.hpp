@@ -417,11 +417,9 @@ inline constexpr Statement kMailRetry{
     "THEN now() END, message = CASE WHEN created_at + interval '24 hours' < now() + "
     "make_interval(secs => $2) THEN NULL ELSE message END WHERE id = $1 "
     "RETURNING failed_at IS NOT NULL"};
+// Mails waiting (the partial index outbox_waiting answers it).
 inline constexpr Statement kOutboxStats{
-    "outbox_stats",
-    "SELECT count(*) FILTER (WHERE sent_at IS NULL AND failed_at IS NULL), "
-    "count(*) FILTER (WHERE sent_at IS NOT NULL), count(*) FILTER (WHERE failed_at IS NOT NULL) "
-    "FROM outbox"};
+    "outbox_stats", "SELECT count(*) FROM outbox WHERE sent_at IS NULL AND failed_at IS NULL"};
 
 }  // namespace authd::db::sql
 

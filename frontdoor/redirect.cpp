@@ -2,7 +2,9 @@
 
 #include <algorithm>
 
+#include <boost/url/encode.hpp>
 #include <boost/url/parse.hpp>
+#include <boost/url/rfc/unreserved_chars.hpp>
 
 namespace authd::frontdoor {
 namespace {
@@ -44,23 +46,7 @@ bool safe_redirect(std::string_view url, const RedirectPolicy& policy) {
 }
 
 std::string percent_encode(std::string_view text) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  out.reserve(text.size() * 3);
-  for (const char ch : text) {
-    const auto byte = static_cast<unsigned char>(ch);
-    const bool unreserved = (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') ||
-                            (ch >= '0' && ch <= '9') || ch == '-' || ch == '.' || ch == '_' ||
-                            ch == '~';
-    if (unreserved) {
-      out += ch;
-    } else {
-      out += '%';
-      out += kHex[byte >> 4];
-      out += kHex[byte & 0xF];
-    }
-  }
-  return out;
+  return boost::urls::encode(text, boost::urls::unreserved_chars);
 }
 
 std::string login_location(std::string_view portal_url, std::string_view original_url,

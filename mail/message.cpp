@@ -6,6 +6,8 @@
 
 #include <openssl/rand.h>
 
+#include "db/digest.hpp"
+
 namespace authd::mail {
 
 std::string new_message_id(std::string_view from) {
@@ -13,12 +15,7 @@ std::string new_message_id(std::string_view from) {
   if (RAND_bytes(bytes.data(), static_cast<int>(bytes.size())) != 1) {
     throw std::runtime_error("RAND_bytes failed");
   }
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string id = "<";
-  for (unsigned char b : bytes) {
-    id += kHex[b >> 4];
-    id += kHex[b & 15];
-  }
+  std::string id = "<" + db::to_hex(bytes.data(), bytes.size());
   const auto at = from.rfind('@');
   std::string_view domain = at == std::string_view::npos ? "authd.localhost" : from.substr(at + 1);
   while (!domain.empty() && domain.back() == '>') domain.remove_suffix(1);

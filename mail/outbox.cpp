@@ -61,11 +61,14 @@ OutboxStats Outbox::stats() const {
           failed_.load(std::memory_order_relaxed)};
 }
 
-bool Outbox::round() {
-  // A connection per round: the sender holds none while idle, and a restarted PostgreSQL is
-  // simply found again.
-  pqxx::connection c(database_url_);
-  db::prepare_statements(c);
+bool Outbox::round(std::unique_ptr<pqxx::connection>& connection) {
+  // One connection for every round; after a failure the next round opens a fresh one, so a
+  // restarted PostgreSQL is simply found again.
+  if (!connection) {
+    connection = std::make_unique<pqxx::connection>(database_url_);
+    db::prepare_statements(*connection);
+  }
+  pqxx::connection& c = *connection;
   bool found = false;
   {
     pqxx::work tx(c);
@@ -99,6 +102,7 @@ bool Outbox::round() {
 }
 
 void Outbox::run() {
+  std::unique_ptr<pqxx::connection> connection;
   bool busy = false;
   for (;;) {
     {
@@ -108,9 +112,10 @@ void Outbox::run() {
       woken_ = false;
     }
     try {
-      busy = round();
+      busy = round(connection);
     } catch (const std::exception&) {
-      busy = false;  // PostgreSQL away: the next poll tries again
+      connection.reset();  // PostgreSQL away: the next poll connects again
+      busy = false;
     }
   }
 }

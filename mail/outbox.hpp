@@ -3,9 +3,12 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
+
+#include <pqxx/connection>
 
 #include "mail/smtp.hpp"
 
@@ -39,8 +42,9 @@ class Outbox {
 
  private:
   void run();
-  // One round: true when it found mail (another round follows at once).
-  bool round();
+  // One round on connection (opened when null): true when it found mail (another round follows
+  // at once).
+  bool round(std::unique_ptr<pqxx::connection>& connection);
 
   const std::string database_url_;
   const SmtpSettings smtp_;

@@ -5,7 +5,8 @@
 
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
-#include <openssl/sha.h>
+
+#include "db/digest.hpp"
 
 namespace authd::mfa {
 
@@ -15,23 +16,11 @@ constexpr std::string_view kAlphabet = "23456789abcdefghjkmnpqrstuvwxyz";  // 31
 constexpr std::size_t kLength = 10;
 constexpr std::size_t kSalt = 16;
 
-std::string hex(const unsigned char* data, std::size_t size) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (std::size_t i = 0; i < size; ++i) {
-    out += kHex[data[i] >> 4];
-    out += kHex[data[i] & 15];
-  }
-  return out;
-}
-
 std::string digest_hex(std::string_view salt_hex, std::string_view normal) {
   std::string input(salt_hex);
   input += ':';
   input += normal;
-  unsigned char digest[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(input.data()), input.size(), digest);
-  return hex(digest, sizeof digest);
+  return db::to_hex(db::sha256(input));
 }
 
 }  // namespace
@@ -67,7 +56,7 @@ std::string hash_recovery_code(std::string_view code) {
   if (RAND_bytes(salt.data(), static_cast<int>(salt.size())) != 1) {
     throw std::runtime_error("RAND_bytes failed");
   }
-  const std::string salt_hex = hex(salt.data(), salt.size());
+  const std::string salt_hex = db::to_hex(salt.data(), salt.size());
   return salt_hex + ":" + digest_hex(salt_hex, normalize_recovery_code(code));
 }
 

@@ -6,7 +6,8 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
-#include <openssl/sha.h>
+
+#include "db/digest.hpp"
 
 namespace authd::mfa {
 
@@ -21,74 +22,12 @@ struct CipherFree {
 };
 using Cipher = std::unique_ptr<EVP_CIPHER_CTX, CipherFree>;
 
-std::string hex(std::span<const unsigned char> data) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(data.size() * 2);
-  for (const unsigned char b : data) {
-    out += kHex[b >> 4];
-    out += kHex[b & 15];
-  }
-  return out;
-}
-
-std::optional<std::vector<unsigned char>> unhex(std::string_view text) {
-  if (text.size() % 2 != 0) return std::nullopt;
-  auto nibble = [](char ch) -> int {
-    if (ch >= '0' && ch <= '9') return ch - '0';
-    if (ch >= 'a' && ch <= 'f') return ch - 'a' + 10;
-    return -1;
-  };
-  std::vector<unsigned char> out;
-  out.reserve(text.size() / 2);
-  for (std::size_t i = 0; i < text.size(); i += 2) {
-    const int hi = nibble(text[i]), lo = nibble(text[i + 1]);
-    if (hi < 0 || lo < 0) return std::nullopt;
-    out.push_back(static_cast<unsigned char>(hi << 4 | lo));
-  }
-  return out;
-}
-
-std::optional<std::vector<unsigned char>> base64_decode(std::string_view text) {
-  while (!text.empty() && text.back() == '=') text.remove_suffix(1);
-  std::vector<unsigned char> out;
-  unsigned buffer = 0;
-  int bits = 0;
-  for (const char ch : text) {
-    int v;
-    if (ch >= 'A' && ch <= 'Z')
-      v = ch - 'A';
-    else if (ch >= 'a' && ch <= 'z')
-      v = ch - 'a' + 26;
-    else if (ch >= '0' && ch <= '9')
-      v = ch - '0' + 52;
-    else if (ch == '+')
-      v = 62;
-    else if (ch == '/')
-      v = 63;
-    else
-      return std::nullopt;
-    buffer = (buffer << 6) | static_cast<unsigned>(v);
-    bits += 6;
-    if (bits >= 8) {
-      out.push_back(static_cast<unsigned char>((buffer >> (bits - 8)) & 0xFF));
-      bits -= 8;
-    }
-  }
-  return out;
-}
-
 }  // namespace
 
-std::optional<SecretKey> parse_secret_key(std::string_view base64) {
-  auto bytes = base64_decode(base64);
-  if (!bytes || bytes->size() != 32) return std::nullopt;
-  SecretKey key;
-  std::copy(bytes->begin(), bytes->end(), key.bytes.begin());
-  OPENSSL_cleanse(bytes->data(), bytes->size());
-  unsigned char digest[SHA256_DIGEST_LENGTH];
-  SHA256(key.bytes.data(), key.bytes.size(), digest);
-  key.id = hex(std::span<const unsigned char>(digest, 4));
+SecretKey secret_key(const std::array<unsigned char, 32>& bytes) {
+  SecretKey key{bytes, {}};
+  const db::Sha256Digest digest = db::sha256(key.bytes.data(), key.bytes.size());
+  key.id = db::to_hex(digest.data(), 4);
   return key;
 }
 
@@ -123,7 +62,7 @@ std::string Keyring::seal(std::span<const unsigned char> plaintext,
                   EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_GET_TAG, static_cast<int>(kTag),
                                       blob.data() + kNonce + plaintext.size()) == 1;
   if (!ok) throw std::runtime_error("AES-256-GCM sealing failed");
-  return std::string(kVersion) + ":" + current_.id + ":" + hex(blob);
+  return std::string(kVersion) + ":" + current_.id + ":" + db::to_hex(blob.data(), blob.size());
 }
 
 std::optional<std::vector<unsigned char>> Keyring::open(std::string_view sealed,
@@ -134,7 +73,7 @@ std::optional<std::vector<unsigned char>> Keyring::open(std::string_view sealed,
   if (colon == std::string_view::npos) return std::nullopt;
   const SecretKey* key = key_for(sealed.substr(0, colon));
   if (!key) return std::nullopt;
-  auto blob = unhex(sealed.substr(colon + 1));
+  auto blob = db::from_hex(sealed.substr(colon + 1));
   if (!blob || blob->size() < kNonce + kTag) return std::nullopt;
   const std::size_t text = blob->size() - kNonce - kTag;
   std::vector<unsigned char> plain(text);

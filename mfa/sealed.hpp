@@ -18,8 +18,9 @@ struct SecretKey {
   std::string id;
 };
 
-// 32 bytes in standard base64 (padded or not); nullopt otherwise.
-std::optional<SecretKey> parse_secret_key(std::string_view base64);
+// The key of these bytes, with its id. (AUTHD_SECRET_KEY's base64 is read by
+// server::parse_secret_key.)
+SecretKey secret_key(const std::array<unsigned char, 32>& bytes);
 
 class Keyring {
  public:

@@ -2,9 +2,13 @@
 
 #include <unistd.h>
 
+#include <openssl/crypto.h>
+
+#include <array>
 #include <charconv>
 #include <functional>
 
+#include "auth/base64.hpp"
 #include "auth/validation.hpp"
 #include "mail/smtp.hpp"
 #include "mfa/sealed.hpp"
@@ -287,7 +291,7 @@ const std::vector<Setting>& setting_table() {
            c.secret_key.reset();
            return true;
          }
-         if (!mfa::parse_secret_key(v)) return false;
+         if (!parse_secret_key(v)) return false;
          c.secret_key = v;
          return true;
        }},
@@ -296,7 +300,7 @@ const std::vector<Setting>& setting_table() {
        [](Config& c, const std::string& v) {
          c.old_secret_keys.clear();
          for (std::string_view item : split_list(v)) {
-           if (!mfa::parse_secret_key(item)) return false;
+           if (!parse_secret_key(item)) return false;
            c.old_secret_keys.emplace_back(item);
          }
          return true;
@@ -490,6 +494,15 @@ std::map<std::string, std::string> authd_environment() {
     env.emplace(entry.substr(0, eq), entry.substr(eq + 1));
   }
   return env;
+}
+
+std::optional<mfa::SecretKey> parse_secret_key(std::string_view base64) {
+  std::array<unsigned char, 32> bytes{};
+  const auto n = auth::base64_decode_into(base64, bytes);
+  if (!n || *n != bytes.size()) return std::nullopt;
+  mfa::SecretKey key = mfa::secret_key(bytes);
+  OPENSSL_cleanse(bytes.data(), bytes.size());
+  return key;
 }
 
 }  // namespace authd::server

@@ -9,6 +9,7 @@
 #include <variant>
 #include <vector>
 
+#include "mfa/sealed.hpp"
 #include "server/cidr.hpp"
 
 namespace authd::server {
@@ -85,6 +86,8 @@ struct ConfigError {
 };
 
 // Pure parsers, exposed for tests.
+// AUTHD_SECRET_KEY: 32 bytes in standard base64 (padded or not); nullopt otherwise.
+std::optional<mfa::SecretKey> parse_secret_key(std::string_view base64);
 std::optional<std::chrono::seconds> parse_duration(std::string_view text);
 std::optional<RateLimit> parse_rate_limit(std::string_view text);
 std::optional<std::pair<std::string, std::uint16_t>> parse_listen(std::string_view text);

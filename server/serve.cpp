@@ -96,8 +96,8 @@ void bootstrap_admin(const Config& config, db::ConnectionPool& pool, const Logge
 std::shared_ptr<const mfa::Keyring> make_keyring(const Config& config) {
   if (!config.secret_key) return nullptr;
   std::vector<mfa::SecretKey> old;
-  for (const auto& key : config.old_secret_keys) old.push_back(*mfa::parse_secret_key(key));
-  return std::make_shared<const mfa::Keyring>(*mfa::parse_secret_key(*config.secret_key),
+  for (const auto& key : config.old_secret_keys) old.push_back(*parse_secret_key(key));
+  return std::make_shared<const mfa::Keyring>(*parse_secret_key(*config.secret_key),
                                               std::move(old));
 }
 
@@ -198,20 +198,13 @@ int serve(const Config& config) {
   // Downloads read backup files here, off the event loops.
   net::thread_pool file_readers(1);
   net::post(file_readers, [] { (void)::pthread_setname_np(::pthread_self(), "authd-files"); });
-  App app{config,
-          pool,
-          db,
-          requests_db,
-          hashes,
-          accounts,
-          backups,
-          backup_db,
-          file_readers,
-          *front_door,
-          outbox.get(),
-          metrics,
-          log,
-          make_router(config.legacy_routes)};
+  App app{config,       pool,
+          db,           requests_db,
+          hashes,       accounts,
+          backups,      backup_db,
+          file_readers, *front_door,
+          outbox.get(), metrics,
+          log,          make_router(config.legacy_routes)};
 
   // One io_context per I/O thread: a connection lives on one of them, so its work never moves
   // between threads and no strand or shared scheduler lock is needed.

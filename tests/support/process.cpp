@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -59,6 +60,8 @@ Process::Process(const std::string& program, const std::vector<std::string>& arg
   pid_ = ::fork();
   if (pid_ < 0) throw std::runtime_error("fork failed");
   if (pid_ == 0) {
+    // A test that dies (an ASan abort, a crash) takes its servers with it.
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
     ::dup2(input[0], STDIN_FILENO);
     ::dup2(out, STDOUT_FILENO);
     ::dup2(out, STDERR_FILENO);

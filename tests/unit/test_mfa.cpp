@@ -10,6 +10,7 @@
 #include "mfa/recovery.hpp"
 #include "mfa/sealed.hpp"
 #include "mfa/totp.hpp"
+#include "server/config.hpp"
 
 using namespace authd::mfa;
 
@@ -45,7 +46,7 @@ std::string to_hex(const std::vector<unsigned char>& data) {
 }
 
 Keyring keyring(const char* base64) {
-  return Keyring(*parse_secret_key(base64));
+  return Keyring(*authd::server::parse_secret_key(base64));
 }
 
 }  // namespace
@@ -130,8 +131,8 @@ TEST_CASE("the otpauth URI names issuer and account and carries the secret", "[m
 TEST_CASE("AES-256-GCM: round trip, and a wrong key, context or byte is refused", "[mfa]") {
   const char* key_a = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
   const char* key_b = "ZmVkY2JhOTg3NjU0MzIxMGZlZGNiYTk4NzY1NDMyMTA=";
-  CHECK_FALSE(parse_secret_key("c2hvcnQ="));
-  CHECK_FALSE(parse_secret_key("not base64!"));
+  CHECK_FALSE(authd::server::parse_secret_key("c2hvcnQ="));
+  CHECK_FALSE(authd::server::parse_secret_key("not base64!"));
   const Keyring a = keyring(key_a);
   const auto secret = new_secret();
   const std::string sealed = a.seal(secret, "totp:7");
@@ -147,7 +148,8 @@ TEST_CASE("AES-256-GCM: round trip, and a wrong key, context or byte is refused"
   CHECK_FALSE(a.open("v1:zz:00", "totp:7"));
   CHECK_FALSE(a.open("plain text", "totp:7"));
   // Rotation: a new current key, the old one kept to open what it sealed.
-  const Keyring rotated(*parse_secret_key(key_b), {*parse_secret_key(key_a)});
+  const Keyring rotated(*authd::server::parse_secret_key(key_b),
+                        {*authd::server::parse_secret_key(key_a)});
   CHECK(rotated.open(sealed, "totp:7") == secret);
   CHECK(rotated.is_old(sealed));
   CHECK_FALSE(rotated.is_old(rotated.seal(secret, "totp:7")));
