@@ -64,6 +64,16 @@ std::vector<std::string> replace_recovery_codes(pqxx::work& tx, std::int64_t use
 
 enum class Checked { ok, wrong, no_factor };
 
+// The one code field of disable and new recovery codes: six digits are a TOTP code, anything
+// else a recovery code.
+struct EitherCode {
+  std::string totp, recovery;
+};
+EitherCode either_code(std::string code) {
+  if (code.find_first_not_of("0123456789 ") == std::string::npos) return {std::move(code), {}};
+  return {{}, std::move(code)};
+}
+
 // A TOTP code (its step taken, once) or a recovery code (used up) of the user, inside tx with
 // the rows locked. pending: the secret may be unconfirmed (confirmation), and recovery codes do
 // not count.
@@ -218,11 +228,10 @@ net::awaitable<Result<std::monostate>> Accounts::totp_disable(const Session& ses
   Result<std::monostate> proven =
       co_await prove_password(user_id, std::move(password), std::move(client_gone));
   if (auto* refused = std::get_if<Error>(&proven)) co_return std::move(*refused);
-  const bool digits = code.find_first_not_of("0123456789 ") == std::string::npos;
+  const EitherCode given = either_code(std::move(code));
   auto disable = [&](pqxx::connection& c) {
     pqxx::work tx(c);
-    const Checked checked = check_code(tx, *keys, user_id, digits ? code : std::string(),
-                                       digits ? std::string() : code, false);
+    const Checked checked = check_code(tx, *keys, user_id, given.totp, given.recovery, false);
     if (checked != Checked::ok) return checked;
     tx.exec_prepared(name(db::sql::kTotpDelete), user_id);
     tx.exec_prepared(name(db::sql::kRecoveryCodesDelete), user_id);
@@ -249,7 +258,7 @@ net::awaitable<Result<std::vector<std::string>>> Accounts::renew_recovery_codes(
   Result<std::monostate> proven =
       co_await prove_password(user_id, std::move(password), std::move(client_gone));
   if (auto* refused = std::get_if<Error>(&proven)) co_return std::move(*refused);
-  const bool digits = code.find_first_not_of("0123456789 ") == std::string::npos;
+  const EitherCode given = either_code(std::move(code));
   struct Outcome {
     Checked checked = Checked::no_factor;
     std::vector<std::string> codes;
@@ -257,8 +266,7 @@ net::awaitable<Result<std::vector<std::string>>> Accounts::renew_recovery_codes(
   auto renew = [&](pqxx::connection& c) {
     pqxx::work tx(c);
     Outcome out;
-    out.checked = check_code(tx, *keys, user_id, digits ? code : std::string(),
-                             digits ? std::string() : code, false);
+    out.checked = check_code(tx, *keys, user_id, given.totp, given.recovery, false);
     if (out.checked != Checked::ok) return out;
     out.codes = replace_recovery_codes(tx, user_id);
     tx.commit();

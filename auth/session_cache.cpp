@@ -28,10 +28,9 @@ std::shared_ptr<const CachedSession> make_cached_session(Session session,
   auto out = std::make_shared<CachedSession>();
   const User& user = session.user;
   out->expires = std::chrono::system_clock::time_point(std::chrono::seconds(expires_epoch));
-  out->aal = session.aal;
   out->identity_block =
       identity_block(user.username, user.email, user.role == "admin" ? "admin,user" : "user",
-                     std::to_string(user.id), out->aal);
+                     std::to_string(user.id), session.aal);
   boost::json::object shown = user_object(user);
   shown["two_factor"] = session.two_factor;
   out->me_body = boost::json::serialize(

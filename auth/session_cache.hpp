@@ -28,7 +28,6 @@ namespace authd::auth {
 struct CachedSession {
   Session session;
   std::chrono::system_clock::time_point expires;  // the session's own end
-  std::string aal = "aal1";                       // the same as session.aal
   // "Remote-User: …\r\nRemote-Email: …\r\n…": the front door's identity headers as they go on
   // the wire (Remote-User, -Email, -Groups, -User-Id, -AAL; values free of CR, LF and controls).
   std::string identity_block;

@@ -34,8 +34,6 @@ struct NotificationListener::State {
   AsyncDb& db;
   const std::string channel;
   const Handlers handlers;
-  std::atomic<bool> listening{false};
-  std::atomic<std::uint64_t> connects{0};
   // Loop-only from here on.
   std::optional<net::any_io_executor> executor;
   bool stopped = false;
@@ -123,8 +121,6 @@ net::awaitable<void> NotificationListener::run(std::shared_ptr<State> state) {
       if (ok && commanded && !state->stopped) {
         listened = true;
         retry = kFirstRetry;
-        state->connects.fetch_add(1, std::memory_order_relaxed);
-        state->listening.store(true, std::memory_order_release);
         state->handlers.listening(true);
         // Until the connection breaks (pg_terminate_backend, a restart, keepalives giving up).
         for (;;) {
@@ -136,7 +132,6 @@ net::awaitable<void> NotificationListener::run(std::shared_ptr<State> state) {
           }
           if (PQstatus(raw) != CONNECTION_OK) break;
         }
-        state->listening.store(false, std::memory_order_release);
         state->handlers.listening(false);
       }
       state->connection = nullptr;

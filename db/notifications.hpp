@@ -39,10 +39,6 @@ class NotificationListener {
   // From any thread: the connection is closed and the loop's coroutine ends.
   void stop();
 
-  bool listening() const;
-  // Times the listening connection was opened (1 after the first LISTEN).
-  std::uint64_t connects() const;
-
  private:
   struct State;
   static net::awaitable<void> run(std::shared_ptr<State> state);

@@ -79,7 +79,6 @@ std::optional<Original> from_original_url(std::string_view method, std::string_v
   Original out;
   out.target = {ascii_lower(host), std::move(*normal), *verb};
   out.url = std::string(url);
-  out.http = scheme == "http";
   return out;
 }
 

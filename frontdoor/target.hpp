@@ -12,9 +12,8 @@
 namespace authd::frontdoor {
 
 struct Original {
-  Target target;      // as the rules see it
-  std::string url;    // scheme://host[:port]/path?query, as the client asked for it
-  bool http = false;  // scheme is http (not https)
+  Target target;    // as the rules see it
+  std::string url;  // scheme://host[:port]/path?query, as the client asked for it
 };
 
 // nullopt when the headers do not describe a request: missing, not an absolute http(s) URL, a

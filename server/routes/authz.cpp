@@ -33,7 +33,7 @@ Decision decide(Policy policy, const auth::CachedSession* session) {
       return session ? Decision::allow : Decision::sign_in;
     case Policy::two_factor:
       if (!session) return Decision::second_factor;
-      return session->aal == "aal2" ? Decision::allow : Decision::second_factor;
+      return session->session.aal == "aal2" ? Decision::allow : Decision::second_factor;
     case Policy::admin:
       if (!session) return Decision::sign_in;
       return session->session.user.role == "admin" ? Decision::allow : Decision::forbid;
