@@ -6,16 +6,10 @@
 #include <boost/url/parse.hpp>
 #include <boost/url/rfc/unreserved_chars.hpp>
 
+#include "frontdoor/text.hpp"
+
 namespace authd::frontdoor {
 namespace {
-
-std::string ascii_lower(std::string_view text) {
-  std::string out(text);
-  for (char& ch : out) {
-    if (ch >= 'A' && ch <= 'Z') ch = static_cast<char>(ch - 'A' + 'a');
-  }
-  return out;
-}
 
 bool host_on(std::string_view host, std::string_view domain) {
   return host == domain || (host.size() > domain.size() + 1 && host.ends_with(domain) &&

@@ -7,6 +7,8 @@
 #include <boost/json/value.hpp>
 #include <boost/url/pct_string_view.hpp>
 
+#include "frontdoor/text.hpp"
+
 namespace authd::frontdoor {
 namespace {
 
@@ -32,22 +34,6 @@ std::optional<Policy> policy_from(std::string_view name) {
     if (n == name) return p;
   }
   return std::nullopt;
-}
-
-std::string lower(std::string_view text) {
-  std::string out(text);
-  for (char& ch : out) {
-    if (ch >= 'A' && ch <= 'Z') ch = static_cast<char>(ch - 'A' + 'a');
-  }
-  return out;
-}
-
-std::string upper(std::string_view text) {
-  std::string out(text);
-  for (char& ch : out) {
-    if (ch >= 'a' && ch <= 'z') ch = static_cast<char>(ch - 'a' + 'A');
-  }
-  return out;
 }
 
 // A domain as a rule may name it: letters, digits, '-' and '.', optionally after "*.".
@@ -95,7 +81,7 @@ Rule rule_of(const json::value& value, std::size_t number) {
   for (const auto& [key, field] : value.get_object()) {
     if (key == "domain") {
       for (auto& d : strings_of(field, where + " domain")) {
-        std::string domain = lower(d);
+        std::string domain = ascii_lower(d);
         if (!valid_domain(domain)) throw RulesError(where + ": invalid domain " + quoted(d));
         rule.domains.push_back(std::move(domain));
       }
@@ -109,7 +95,7 @@ Rule rule_of(const json::value& value, std::size_t number) {
       }
     } else if (key == "methods") {
       for (auto& m : strings_of(field, where + " methods")) {
-        std::string method = upper(m);
+        std::string method = ascii_upper(m);
         if (std::find(kMethods.begin(), kMethods.end(), method) == kMethods.end()) {
           throw RulesError(where + ": unknown method " + quoted(m));
         }

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "frontdoor/text.hpp"
+
 namespace authd::frontdoor {
 namespace {
 
@@ -10,14 +12,6 @@ bool clean(std::string_view text) {
     const auto byte = static_cast<unsigned char>(ch);
     return byte <= 0x20 || byte >= 0x7F;
   });
-}
-
-std::string ascii_lower(std::string_view text) {
-  std::string out(text);
-  for (char& ch : out) {
-    if (ch >= 'A' && ch <= 'Z') ch = static_cast<char>(ch - 'A' + 'a');
-  }
-  return out;
 }
 
 std::optional<std::string> method_of(std::string_view method) {

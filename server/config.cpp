@@ -92,14 +92,6 @@ bool valid_cookie_domain(std::string_view domain) {
   return label > 0;
 }
 
-std::string ascii_lower_copy(std::string_view text) {
-  std::string out(text);
-  for (char& ch : out) {
-    if (ch >= 'A' && ch <= 'Z') ch = static_cast<char>(ch - 'A' + 'a');
-  }
-  return out;
-}
-
 // A problem with an address as a sign-up's email would have one.
 bool check_email_address(std::string_view address) {
   return auth::check_email(address).has_value();
@@ -270,7 +262,7 @@ const std::vector<Setting>& setting_table() {
         "Domain of the session cookie (example.com), shared by its subdomains"},
        [](Config& c, const std::string& v) {
          if (!valid_cookie_domain(v)) return false;
-         c.cookie_domain = ascii_lower_copy(v);
+         c.cookie_domain = auth::ascii_lower(v);
          return true;
        }},
       {{"AUTHD_ACCESS_RULES", "unset", "the front door's rules file (JSON)"},
