@@ -11,9 +11,12 @@
 #include <vector>
 
 #include <boost/asio/awaitable.hpp>
+#include <boost/json/array.hpp>
 
+#include "audit/audit.hpp"
 #include "auth/error.hpp"
 #include "auth/hash_pool.hpp"
+#include "auth/last_seen.hpp"
 #include "auth/limits.hpp"
 #include "auth/password.hpp"
 #include "auth/session_cache.hpp"
@@ -43,6 +46,7 @@ struct Credentials {
   std::string password;
   std::string client_address;
   std::function<bool()> client_gone = [] { return false; };
+  std::string user_agent = {}, request_id = {};  // for the session's record and the audit trail
 };
 
 // A password proven for a user with a second factor: the token for POST /api/v1/login/mfa.
@@ -65,6 +69,7 @@ struct MfaAttempt {
   std::string code;           // six digits, or empty
   std::string recovery_code;  // xxxxx-xxxxx, or empty
   std::string client_address;
+  std::string user_agent = {}, request_id = {};
 };
 
 // Mail (auth/email.cpp): where links point and what mails say they are from.
@@ -100,6 +105,8 @@ struct AccountsOptions {
   std::string totp_issuer = "authd";
   // Mail; nullopt: no SMTP, so no verification and no recovery (503 not_configured).
   std::optional<MailOptions> mail{};
+  // Where logins' audit events go that are not written with a session; null: nowhere.
+  audit::Trail* audit = nullptr;
 };
 
 // Login outcomes since start, for /metrics.
@@ -140,9 +147,10 @@ class Accounts {
   net::awaitable<std::shared_ptr<const CachedSession>> check_session(std::string_view token,
                                                                      bool fresh = false);
   SessionCache& session_cache() { return sessions_; }
+  LastSeen& last_seen() { return last_seen_; }
 
-  // True when a session ended.
-  net::awaitable<bool> logout(std::string_view token);
+  // The user of the session that ended, if one did.
+  net::awaitable<std::optional<std::int64_t>> logout(std::string_view token);
 
   // 401 invalid_credentials for a wrong current password, 400 invalid_password for a bad new
   // one (or a current one that is not UTF-8), 429 too_many_attempts: the current password is a
@@ -154,17 +162,28 @@ class Accounts {
 
   net::awaitable<void> logout_all(std::int64_t user_id);
 
-  // Mail (auth/email.cpp).
+  // The user's sessions as GET /api/v1/sessions shows them (this instance's last-seen marks
+  // written first, so its own view is current); current marks the given session.
+  net::awaitable<boost::json::array> list_sessions(const Session& session);
+  // Ends one of the user's sessions by its public id; false when the user has none of that id.
+  net::awaitable<bool> revoke_session(std::int64_t user_id, std::string public_id,
+                                      audit::Event event);
+
+  // Mail (auth/email.cpp). event: the audit event's origin and actor; its user and type (for
+  // verification: email_verified or email_changed) are filled in and it is written with the
+  // change.
   // 204 verified (or the address changed), 400 invalid_token, 409 email_taken (a change).
-  net::awaitable<Result<std::monostate>> verify_email(std::string token);
+  net::awaitable<Result<std::monostate>> verify_email(std::string token, audit::Event event);
   // 202-worthy: a new verification mail unless verified; 429 past 5 an hour.
   net::awaitable<Result<std::monostate>> resend_verification(const Session& session);
   // The same answer, in about the same time, for known and unknown addresses; 400, 429, 503.
   net::awaitable<Result<std::monostate>> request_recovery(std::string email,
-                                                          std::string client_address);
+                                                          std::string client_address,
+                                                          audit::Event event);
   // 400 invalid_token, 400 invalid_password; every session of the user ends.
   net::awaitable<Result<std::monostate>> complete_recovery(std::string token,
-                                                           std::string new_password);
+                                                           std::string new_password,
+                                                           audit::Event event);
   // A confirmation link to the new address and a notice to the old; 400, 401, 409 email_taken.
   net::awaitable<Result<std::monostate>> change_email(const Session& session, std::string password,
                                                       std::string new_email,
@@ -190,7 +209,7 @@ class Accounts {
   // 401 invalid_mfa_token, 401 invalid_code (a failed login of the account), 429.
   net::awaitable<Result<LoginResult>> login_mfa(MfaAttempt attempt);
   // An admin's removal: 404 for an unknown user; every session of the user ends.
-  net::awaitable<Result<std::monostate>> remove_totp(std::int64_t user_id);
+  net::awaitable<Result<std::monostate>> remove_totp(std::int64_t user_id, audit::Event event);
 
   // Deletes expired sessions and limit windows that have passed.
   net::awaitable<void> purge_expired();
@@ -232,7 +251,17 @@ class Accounts {
   net::awaitable<LoginResult> start_session(const User& user, const std::string& old_hash,
                                             const std::optional<std::string>& upgraded,
                                             const Tally& tally, const std::string& cleared,
+                                            const audit::Origin& origin, audit::Event event,
                                             std::string aal = "aal1");
+  static audit::Event login_event(const Credentials& credentials, std::optional<std::int64_t> user,
+                                  std::string_view outcome);
+  static std::optional<std::int64_t> user_id_of(const std::optional<User>& user) {
+    return user ? std::optional<std::int64_t>(user->id) : std::nullopt;
+  }
+  // An event for the trail, if there is one.
+  void record(audit::Event event) const {
+    if (options_.audit) options_.audit->record(std::move(event));
+  }
   net::awaitable<void> queue_verification(const User& user);
   // A proven password of a user with a second factor: the challenge, no session.
   net::awaitable<LoginResult> start_challenge(const User& user, const Tally& tally);
@@ -255,6 +284,7 @@ class Accounts {
   const PasswordHash dummy_;
   LoginCounters counters_;
   SessionCache sessions_;
+  LastSeen last_seen_;
 };
 
 }  // namespace authd::auth

@@ -121,7 +121,8 @@ net::awaitable<Result<std::monostate>> Accounts::resend_verification(const Sessi
 }
 
 net::awaitable<Result<std::monostate>> Accounts::request_recovery(std::string email,
-                                                                  std::string client_address) {
+                                                                  std::string client_address,
+                                                                  audit::Event event) {
   if (!options_.mail) co_return not_configured();
   if (auto problem = check_email(email)) co_return detail::invalid_field(*problem);
   const auto started = std::chrono::steady_clock::now();
@@ -142,22 +143,34 @@ net::awaitable<Result<std::monostate>> Accounts::request_recovery(std::string em
   const std::string text = mail::compose(mail.from, "@RECIPIENT@", m.subject, id, m.body);
   // One statement whether or not the address is known: it writes the token and the mail only
   // when a user has it.
+  const bool audited = options_.audit != nullptr;
   auto write = [&](pqxx::connection& c) {
-    pqxx::nontransaction tx(c);
-    return tx
-        .exec_prepared1(name(db::sql::kTokenMailForEmail), email, hash, m.kind, "",
-                        static_cast<std::int64_t>(kResetLifetime.count()), id, text)[0]
-        .as<std::int64_t>();
+    pqxx::work tx(c);
+    const auto written =
+        tx.exec_prepared1(name(db::sql::kTokenMailForEmail), email, hash, m.kind, "",
+                          static_cast<std::int64_t>(kResetLifetime.count()), id, text)[0]
+            .as<std::int64_t>();
+    if (written > 0 && audited) {
+      // The user the request named, recorded with its token.
+      event.user_id = tx.exec_prepared1(name(db::sql::kUserByEmail), email)[0].as<std::int64_t>();
+      audit::insert(tx, {event});
+    }
+    tx.commit();
+    return written;
   };
   const std::int64_t known = co_await db_.run(std::move(write));
-  if (known > 0) mail.queued();
+  if (known > 0) {
+    mail.queued();
+    if (audited) options_.audit->written(audit::Type::recovery_requested);
+  }
   net::steady_timer floor(co_await net::this_coro::executor, started + kRecoveryFloor);
   co_await floor.async_wait(net::use_awaitable);
   co_return std::monostate{};
 }
 
 net::awaitable<Result<std::monostate>> Accounts::complete_recovery(std::string token,
-                                                                   std::string new_password) {
+                                                                   std::string new_password,
+                                                                   audit::Event event) {
   if (!options_.mail) co_return not_configured();
   if (auto problem = check_password(new_password)) co_return detail::invalid_field(*problem);
   const auto hash = token_hash_hex(token);
@@ -180,16 +193,22 @@ net::awaitable<Result<std::monostate>> Accounts::complete_recovery(std::string t
     if (used.empty()) return std::nullopt;  // taken meanwhile
     const auto user_id = used[0][0].as<std::int64_t>();
     tx.exec_prepared(name(db::sql::kResetPassword), user_id, phc);
+    if (options_.audit) {
+      event.user_id = user_id;
+      audit::insert(tx, {event});
+    }
     tx.commit();
     return user_id;
   };
   const auto user_id = co_await db_.run(std::move(reset));
   if (!user_id) co_return invalid_token();
+  if (options_.audit) options_.audit->written(audit::Type::recovery_completed);
   sessions_.drop_user(*user_id);
   co_return std::monostate{};
 }
 
-net::awaitable<Result<std::monostate>> Accounts::verify_email(std::string token) {
+net::awaitable<Result<std::monostate>> Accounts::verify_email(std::string token,
+                                                              audit::Event event) {
   const auto hash = token_hash_hex(token);
   if (!hash) co_return invalid_token();
   enum class Outcome { done, invalid, taken };
@@ -197,16 +216,20 @@ net::awaitable<Result<std::monostate>> Accounts::verify_email(std::string token)
     Outcome outcome = Outcome::invalid;
     std::int64_t user_id = 0;
   };
-  auto verify = [&hash](pqxx::connection& c) {
+  const bool audited = options_.audit != nullptr;
+  auto verify = [&hash, &event, audited](pqxx::connection& c) {
     pqxx::work tx(c);
     Done out;
     for (const char* kind : {"verify", "change"}) {
       const pqxx::result used = tx.exec_prepared(name(db::sql::kUseEmailToken), *hash, kind);
       if (used.empty()) continue;
       out.user_id = used[0][0].as<std::int64_t>();
+      event.user_id = out.user_id;
       if (used[0][1].is_null()) {
         tx.exec_prepared(name(db::sql::kMarkVerified), out.user_id);
+        event.type = audit::Type::email_verified;
       } else {
+        event.type = audit::Type::email_changed;
         const std::string address = used[0][1].as<std::string>();
         if (!tx.exec_prepared(name(db::sql::kEmailTaken), address, out.user_id).empty()) {
           out.outcome = Outcome::taken;
@@ -219,6 +242,7 @@ net::awaitable<Result<std::monostate>> Accounts::verify_email(std::string token)
           return out;
         }
       }
+      if (audited) audit::insert(tx, {event});
       tx.commit();
       out.outcome = Outcome::done;
       return out;
@@ -231,6 +255,7 @@ net::awaitable<Result<std::monostate>> Accounts::verify_email(std::string token)
     co_return Error{ErrorKind::conflict, "email_taken", "That address belongs to another account."};
   }
   sessions_.drop_user(done.user_id);
+  if (audited) options_.audit->written(event.type);
   co_return std::monostate{};
 }
 

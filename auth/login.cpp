@@ -18,9 +18,22 @@ struct LoginLookup {
   std::optional<User> user;
   std::string password_hash;
   bool two_factor = false;
+  bool disabled = false;
 };
 
 }  // namespace
+
+audit::Event Accounts::login_event(const Credentials& credentials, std::optional<std::int64_t> user,
+                                   std::string_view outcome) {
+  audit::Event event{audit::Type::login,
+                     user,
+                     "self",
+                     {credentials.client_address, credentials.user_agent, credentials.request_id},
+                     {{"outcome", outcome}}};
+  // Who was tried, when it names nobody: an identifier, never the password.
+  if (!user) event.detail["identifier"] = credentials.identifier;
+  return event;
+}
 
 net::awaitable<Result<LoginResult>> Accounts::login(Credentials credentials) {
   // Refused by form alone, before any lookup or hash: nothing reaches PostgreSQL altered.
@@ -42,6 +55,7 @@ net::awaitable<Result<LoginResult>> Accounts::login(Credentials credentials) {
     lookup.user = detail::user_from(*counted.rows, 0, 4);
     lookup.password_hash = counted.rows->string(0, 10);
     lookup.two_factor = counted.rows->boolean(0, 11);
+    lookup.disabled = counted.rows->boolean(0, 12);
   }
   const std::string account_key = detail::login_account_key(
       lookup.user ? std::optional<std::int64_t>(lookup.user->id) : std::nullopt,
@@ -52,6 +66,7 @@ net::awaitable<Result<LoginResult>> Accounts::login(Credentials credentials) {
     // ends, so the next attempt is refused too.
     co_await give_back(tally);
     ++counters_.limited;
+    record(login_event(credentials, user_id_of(lookup.user), "limited"));
     co_return detail::too_many_attempts(tally.retry_after());
   }
 
@@ -76,7 +91,15 @@ net::awaitable<Result<LoginResult>> Accounts::login(Credentials credentials) {
 
   if (!check.matched) {
     ++counters_.bad_credentials;
+    record(login_event(credentials, user_id_of(lookup.user), "failed"));
     co_return detail::invalid_credentials();
+  }
+  if (lookup.disabled) {
+    // Told only after the right password, like an unverified address.
+    co_await give_back(tally);
+    record(login_event(credentials, lookup.user->id, "disabled"));
+    co_return Error{ErrorKind::forbidden, "account_disabled",
+                    "This account has been disabled by an administrator."};
   }
   if (options_.mail && options_.mail->require_verified && !lookup.user->email_verified) {
     // Told only after the right password: the answer reveals nothing to a guesser.
@@ -88,12 +111,16 @@ net::awaitable<Result<LoginResult>> Accounts::login(Credentials credentials) {
     // Half proven: nothing is cleared until the second factor is shown, so new challenges do not
     // reset the count that wrong codes add to.
     LoginResult challenge = co_await start_challenge(*lookup.user, tally);
+    record(login_event(credentials, lookup.user->id, "second_factor"));
     co_return challenge;
   }
   // Proven: the account's failures end and the address gets this attempt back, with the new
   // session.
-  LoginResult result = co_await start_session(*lookup.user, lookup.password_hash, check.upgraded,
-                                              tally, account_key);
+  const audit::Origin origin{credentials.client_address, credentials.user_agent,
+                             credentials.request_id};
+  LoginResult result =
+      co_await start_session(*lookup.user, lookup.password_hash, check.upgraded, tally, account_key,
+                             origin, login_event(credentials, lookup.user->id, "ok"));
   ++counters_.ok;
   co_return result;
 }

@@ -305,9 +305,14 @@ net::awaitable<Result<LoginResult>> Accounts::login_mfa(MfaAttempt attempt) {
   keys_counted.push_back({account_key, options_.account});
   keys_counted.push_back({"login:" + address_key(attempt.client_address), options_.address});
   const Tally tally = co_await limiter_.count(std::move(keys_counted));
+  const audit::Origin origin{attempt.client_address, attempt.user_agent, attempt.request_id};
+  const auto mfa_event = [&](std::string_view outcome) {
+    return audit::Event{audit::Type::mfa, *user_id, "self", origin, {{"outcome", outcome}}};
+  };
   if (tally.over()) {
     co_await give_back(tally);
     ++counters_.limited;
+    record(mfa_event("limited"));
     co_return detail::too_many_attempts(tally.retry_after());
   }
   struct Outcome {
@@ -328,8 +333,13 @@ net::awaitable<Result<LoginResult>> Accounts::login_mfa(MfaAttempt attempt) {
       tx.exec_prepared(name(db::sql::kMfaTokenUsed), *token_hash);
       const pqxx::result user = tx.exec_prepared(name(db::sql::kUserById), *user_id);
       if (!user.empty()) out.user = detail::user_from(user[0]);
+      if (!attempt.recovery_code.empty() && options_.audit) {
+        audit::insert(
+            tx, {audit::Event{audit::Type::recovery_code_used, *user_id, "self", origin, {}}});
+      }
     } else {
       tx.exec_prepared(name(db::sql::kMfaTokenFailed), *token_hash);
+      if (options_.audit) audit::insert(tx, {mfa_event("failed")});
     }
     tx.commit();
     return out;
@@ -350,27 +360,35 @@ net::awaitable<Result<LoginResult>> Accounts::login_mfa(MfaAttempt attempt) {
     co_return invalid_mfa_token();
   }
   if (outcome.checked != Checked::ok || !outcome.user) {
+    if (options_.audit) options_.audit->written(audit::Type::mfa);
     ++counters_.bad_credentials;  // kept in the window: a failed login
     co_return invalid_code(ErrorKind::unauthenticated);
   }
-  LoginResult result =
-      co_await start_session(*outcome.user, {}, std::nullopt, tally, account_key, "aal2");
+  if (!attempt.recovery_code.empty() && options_.audit) {
+    options_.audit->written(audit::Type::recovery_code_used);
+  }
+  LoginResult result = co_await start_session(*outcome.user, {}, std::nullopt, tally, account_key,
+                                              origin, mfa_event("ok"), "aal2");
   ++counters_.ok;
   co_return result;
 }
 
-net::awaitable<Result<std::monostate>> Accounts::remove_totp(std::int64_t user_id) {
-  auto remove = [user_id](pqxx::connection& c) {
+net::awaitable<Result<std::monostate>> Accounts::remove_totp(std::int64_t user_id,
+                                                             audit::Event event) {
+  const bool audited = options_.audit != nullptr;
+  auto remove = [user_id, audited, event = std::move(event)](pqxx::connection& c) {
     pqxx::work tx(c);
     if (tx.exec_prepared(name(db::sql::kUserById), user_id).empty()) return false;
     tx.exec_prepared(name(db::sql::kTotpDelete), user_id);
     tx.exec_prepared(name(db::sql::kRecoveryCodesDelete), user_id);
     tx.exec_prepared(name(db::sql::kDeleteUserSessions), user_id);
+    if (audited) audit::insert(tx, {event});
     tx.commit();
     return true;
   };
   const bool known = co_await db_.run(std::move(remove));
   if (!known) co_return Error{ErrorKind::not_found, "not_found", "There is no such user."};
+  if (audited) options_.audit->written(audit::Type::admin_totp_removed);
   sessions_.drop_user(user_id);
   co_return std::monostate{};
 }

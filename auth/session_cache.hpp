@@ -32,6 +32,10 @@ struct CachedSession {
   // the wire (Remote-User, -Email, -Groups, -User-Id, -AAL; values free of CR, LF and controls).
   std::string identity_block;
   std::string me_body;  // {"user": ...} as /api/v1/me answers
+  // The minute (since the epoch) this session was last known to be seen: read with it from the
+  // database, then moved on by each check in a later minute (auth/last_seen), so a session is
+  // marked at most once a minute however often it is checked.
+  mutable std::atomic<std::int64_t> seen_minute{0};
 };
 
 // The identity headers' block for these values (empty values: the block of nobody).

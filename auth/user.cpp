@@ -8,7 +8,8 @@ boost::json::object user_object(const User& user) {
           {"email", user.email},
           {"role", user.role},
           {"created_at", user.created_at},
-          {"email_verified", user.email_verified}};
+          {"email_verified", user.email_verified},
+          {"disabled", user.disabled}};
 }
 
 }  // namespace authd::auth

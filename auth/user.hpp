@@ -12,6 +12,7 @@ struct User {
   std::int64_t id = 0;
   std::string username, email, role, created_at;
   bool email_verified = false;
+  bool disabled = false;  // by an admin: no login, no sessions
 };
 
 // A valid session: its user, its end (RFC 3339 UTC) and its token's SHA-256 in hex.

@@ -24,6 +24,7 @@
 #include <pqxx/except>
 #include <pqxx/nontransaction>
 #include <pqxx/result>
+#include <pqxx/transaction>
 
 #include "db/cancel.hpp"
 #include "db/conninfo.hpp"
@@ -225,7 +226,8 @@ std::string BackupService::path_of(const BackupInfo& info) const {
   return backup_dir_ + "/" + info.file;
 }
 
-BackupInfo BackupService::create(pqxx::connection& metadata, const ProgressFn& progress) {
+BackupInfo BackupService::create(pqxx::connection& metadata, const ProgressFn& progress,
+                                 std::optional<audit::Event> event) {
   std::unique_lock local(running_, std::try_to_lock);
   if (!local) throw BackupInProgress("another backup is being written");
   {
@@ -252,10 +254,16 @@ BackupInfo BackupService::create(pqxx::connection& metadata, const ProgressFn& p
     BackupInfo recorded;
     {
       // Closed before unlock(): libpqxx allows one transaction per connection at a time.
-      pqxx::nontransaction tx(metadata);
+      pqxx::work tx(metadata);
       recorded = from_row(tx.exec_params1(std::string(sql::kInsertBackup.text), written.file,
                                           written.rows, written.bytes, written.sha256,
                                           static_cast<std::int64_t>(duration)));
+      if (event) {
+        event->detail = {
+            {"backup_id", recorded.id}, {"rows", recorded.rows}, {"file", recorded.file}};
+        audit::insert(tx, {*event});
+      }
+      tx.commit();
     }
     remove_unless_recorded.release();
     // Still under the lock: two instances never prune at once.

@@ -1,5 +1,7 @@
 #pragma once
 
+#include "audit/audit.hpp"
+
 #include <atomic>
 #include <chrono>
 #include <cstddef>
@@ -67,7 +69,10 @@ class BackupService {
   BackupService(std::string database_url, std::string backup_dir, BackupOptions options = {});
 
   // metadata: where the backups row goes (and the lock that keeps instances apart).
-  BackupInfo create(pqxx::connection& metadata, const ProgressFn& progress = {});
+  // With an event, the audit trail records the backup (its id, rows and file in the event's
+  // detail) in the transaction that records its metadata.
+  BackupInfo create(pqxx::connection& metadata, const ProgressFn& progress = {},
+                    std::optional<audit::Event> event = std::nullopt);
 
   static std::vector<BackupInfo> list(pqxx::connection& c);  // newest first
   static std::optional<BackupInfo> latest(pqxx::connection& c);

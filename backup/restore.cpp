@@ -113,7 +113,8 @@ void check_row(const std::vector<std::string>& row, std::size_t line, const std:
 
 }  // namespace
 
-RestoreResult restore(pqxx::connection& c, const std::string& path, const ProgressFn& progress) {
+RestoreResult restore(pqxx::connection& c, const std::string& path, const ProgressFn& progress,
+                      std::optional<audit::Event> event) {
   const auto started = std::chrono::steady_clock::now();
   const auto elapsed = [&] {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
@@ -154,6 +155,10 @@ RestoreResult restore(pqxx::connection& c, const std::string& path, const Progre
   tx.exec(std::string(sql::kInsertRestoredTotp.text));
   tx.exec(std::string(sql::kInsertRestoredCodes.text));
   tx.exec(std::string(sql::kMoveUserIds.text));
+  if (event) {
+    event->detail = {{"rows", rows}};
+    audit::insert(tx, {*event});
+  }
   tx.commit();
   if (progress) progress({rows, 0, elapsed(), true});
   return {rows, elapsed()};

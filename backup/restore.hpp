@@ -1,5 +1,9 @@
 #pragma once
 
+#include <optional>
+
+#include "audit/audit.hpp"
+
 #include <cstdint>
 #include <stdexcept>
 #include <string>
@@ -24,7 +28,9 @@ struct RestoreResult {
 // Checks every row of a backup CSV, then loads them all in one transaction, keeping ids, roles
 // and creation times. A clash with an existing user (id, or username or email case-insensitively)
 // loads nothing.
+// With an event, the audit trail records the restore in its transaction.
 RestoreResult restore(pqxx::connection& c, const std::string& path,
-                      const ProgressFn& progress = {});
+                      const ProgressFn& progress = {},
+                      std::optional<audit::Event> event = std::nullopt);
 
 }  // namespace authd::backup

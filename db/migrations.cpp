@@ -122,6 +122,36 @@ CREATE TABLE outbox (
 CREATE INDEX outbox_waiting ON outbox (next_attempt_at) WHERE sent_at IS NULL AND failed_at IS NULL;
 )sql";
 
+// Administration, sessions and audit (admin/, audit/, auth/last_seen): users an admin has
+// disabled; prefix indexes that serve the admin search case-insensitively (text_pattern_ops, so
+// LIKE 'abc%' uses them whatever the database's collation); each session's public id, where it
+// came from and when it was last seen (to the minute); the audit trail, read newest first by
+// user, by type or overall, and purged by age.
+constexpr std::string_view kAdministration = R"sql(
+ALTER TABLE users ADD COLUMN disabled boolean NOT NULL DEFAULT false;
+CREATE INDEX users_username_prefix ON users (lower(username) text_pattern_ops);
+CREATE INDEX users_email_prefix ON users (lower(email) text_pattern_ops);
+ALTER TABLE sessions ADD COLUMN public_id uuid NOT NULL DEFAULT gen_random_uuid(),
+  ADD COLUMN user_agent text NOT NULL DEFAULT '',
+  ADD COLUMN ip text NOT NULL DEFAULT '',
+  ADD COLUMN last_seen_at timestamptz NOT NULL DEFAULT now();
+CREATE UNIQUE INDEX sessions_public_id ON sessions (public_id);
+CREATE TABLE audit_events (
+  id         bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  at         timestamptz NOT NULL DEFAULT now(),
+  type       text NOT NULL,
+  user_id    bigint,
+  actor      text NOT NULL,
+  ip         text NOT NULL DEFAULT '',
+  user_agent text NOT NULL DEFAULT '',
+  request_id text NOT NULL DEFAULT '',
+  detail     jsonb NOT NULL DEFAULT '{}'
+);
+CREATE INDEX audit_events_user ON audit_events (user_id, id);
+CREATE INDEX audit_events_type ON audit_events (type, id);
+CREATE INDEX audit_events_at ON audit_events (at);
+)sql";
+
 // Any constant shared by every authd instance: the lock only has to be distinct from others'.
 constexpr std::int64_t kMigrationLock = 0x61757468640001;
 
@@ -135,6 +165,7 @@ const std::vector<Migration>& migrations() {
       {4, "rate limit windows", kRateLimits},
       {5, "second factor", kSecondFactor},
       {6, "mail", kMail},
+      {7, "administration, sessions and audit", kAdministration},
   };
   return all;
 }

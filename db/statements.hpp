@@ -91,13 +91,16 @@ inline constexpr Statement kUpgradeHash{
     "upgrade_hash", "UPDATE users SET password_hash = $2 WHERE id = $1 AND password_hash = $3"};
 
 // A session's user, its end as text and as seconds since the epoch (the session cache's clock).
-// Then the session's assurance level and whether the user has a second factor.
+// Then the session's assurance level, whether the user has a second factor, and the minute it
+// was last seen. A disabled user has no sessions.
 inline constexpr Statement kSessionUser{"session_user",
     "SELECT " AUTHD_SQL_USER_COLUMNS("u") ", " AUTHD_SQL_RFC3339("s.expires_at") ", "
     "floor(extract(epoch FROM s.expires_at))::bigint, s.aal, "
-    "EXISTS (SELECT FROM totp t WHERE t.user_id = u.id AND t.confirmed) "
+    "EXISTS (SELECT FROM totp t WHERE t.user_id = u.id AND t.confirmed), "
+    "floor(extract(epoch FROM s.last_seen_at) / 60)::bigint "
     "FROM sessions s JOIN users u ON u.id = s.user_id "
-    "WHERE s.token_hash = decode($1, 'hex') AND s.expires_at > now()", true, Path::both};
+    "WHERE s.token_hash = decode($1, 'hex') AND s.expires_at > now() AND NOT u.disabled", true,
+    Path::both};
 
 // Every change that ends or alters a session tells every instance in its own transaction
 // (NOTIFY is delivered at commit, and not at all on rollback), so their session caches drop it:
@@ -245,15 +248,24 @@ inline constexpr Statement kPurgeRateLimits{
     "purge_rate_limits",
     "DELETE FROM rate_limits WHERE window_start + make_interval(secs => window_seconds) < now()"};
 
-// A new session of assurance level $5; $4 false commits it without waiting for the WAL flush
-// (AUTHD_SESSION_COMMIT=async).
+// Audit events (audit/) from $n, a JSON array, inserted by a statement or a part of one.
+#define AUTHD_SQL_AUDIT_INSERT(events)                                                            \
+  "INSERT INTO audit_events (at, type, user_id, actor, ip, user_agent, request_id, detail) "      \
+  "SELECT to_timestamp(r.at_us / 1000000.0), r.type, r.user_id, r.actor, r.ip, r.user_agent, "    \
+  "r.request_id, coalesce(r.detail, '{}') FROM jsonb_to_recordset(" events "::jsonb) AS r(at_us " \
+  "bigint, type text, user_id bigint, actor text, ip text, user_agent text, request_id text, "    \
+  "detail jsonb)"
+// A new session of assurance level $5 from user agent $6 and address $7, with its audit events
+// $8 (a JSON array, '[]' for none) in the same transaction; $4 false commits it without waiting
+// for the WAL flush (AUTHD_SESSION_COMMIT=async).
 inline constexpr Statement kInsertSession{
     "insert_session",
-    "INSERT INTO sessions (token_hash, user_id, expires_at, aal) "
-    "SELECT decode($1, 'hex'), $2, now() + make_interval(secs => $3), $5 "
+    "WITH s AS (INSERT INTO sessions (token_hash, user_id, expires_at, aal, user_agent, ip) "
+    "SELECT decode($1, 'hex'), $2, now() + make_interval(secs => $3), $5, $6, $7 "
     "FROM (SELECT set_config('synchronous_commit', CASE WHEN $4::boolean "
     "THEN current_setting('synchronous_commit') ELSE 'off' END, true)) AS durability "
-    "RETURNING " AUTHD_SQL_RFC3339("expires_at"),
+    "RETURNING expires_at), a AS (" AUTHD_SQL_AUDIT_INSERT("$8") ") "
+    "SELECT " AUTHD_SQL_RFC3339("expires_at") " FROM s",
     false, Path::both};
 
 // A login's lookup and its count in one round trip. The account key is the user the identifier
@@ -278,7 +290,7 @@ inline constexpr Statement kInsertSession{
   "greatest(ceil(extract(epoch FROM r.window_start + make_interval(secs => r.window_seconds) "   \
   "- now())), 1)::bigint AS retry) "                                                             \
   "SELECT c.key, c.attempts, c.us, c.retry, " AUTHD_SQL_USER_COLUMNS("u") ", u.password_hash, "  \
-  "EXISTS (SELECT FROM totp t WHERE t.user_id = u.id AND t.confirmed) "                          \
+  "EXISTS (SELECT FROM totp t WHERE t.user_id = u.id AND t.confirmed), u.disabled "              \
   "FROM counted c LEFT JOIN u ON true"
 inline constexpr Statement kLoginCountByEmail{
     "login_count_by_email", AUTHD_SQL_LOGIN_COUNT("lower(email) = lower($1)"), false, Path::loop};
@@ -420,6 +432,72 @@ inline constexpr Statement kMailRetry{
 // Mails waiting (the partial index outbox_waiting answers it).
 inline constexpr Statement kOutboxStats{
     "outbox_stats", "SELECT count(*) FROM outbox WHERE sent_at IS NULL AND failed_at IS NULL"};
+
+// Administration (admin/users.cpp). A user as an admin sees it: the API's columns, whether it is
+// disabled and whether it has a second factor.
+#define AUTHD_SQL_ADMIN_USER_COLUMNS(u)                  \
+  AUTHD_SQL_USER_COLUMNS(u) ", " u ".disabled, EXISTS (" \
+                            "SELECT FROM totp t WHERE t.user_id = " u ".id AND t.confirmed)"
+// The search: $1 a LIKE pattern ('' for everyone) matched against the lower-cased username and
+// email, keyset-paged by id. Run unprepared, so each search is planned for its own pattern: a
+// rare prefix through the prefix indexes, a common one (or none) along the primary key.
+inline constexpr Statement kAdminSearchUsers{
+    "admin_search_users",
+    "SELECT " AUTHD_SQL_ADMIN_USER_COLUMNS("u") " FROM users u "
+    "WHERE ($1 = '' OR lower(u.username) LIKE lower($1) OR lower(u.email) LIKE lower($1)) "
+    "AND u.id > $2 "
+    "ORDER BY u.id LIMIT $3"};
+inline constexpr Statement kAdminUser{
+    "admin_user", "SELECT " AUTHD_SQL_ADMIN_USER_COLUMNS("u") " FROM users u WHERE u.id = $1"};
+// $2 the new role or NULL, $3 the new disabled or NULL; every instance drops the user's cached
+// sessions (their role, or they are about to end).
+inline constexpr Statement kAdminUpdateUser{
+    "admin_update_user",
+    "UPDATE users SET role = coalesce($2, role), disabled = coalesce($3::boolean, disabled) "
+    "WHERE id = $1 RETURNING id, " AUTHD_SQL_NOTIFY("'u:' || id")};
+// Sessions, recovery codes and tokens go with the user (ON DELETE CASCADE); audit events stay.
+inline constexpr Statement kAdminDeleteUser{
+    "admin_delete_user",
+    "DELETE FROM users WHERE id = $1 RETURNING id, " AUTHD_SQL_NOTIFY("'u:' || id")};
+// A user's own sessions (auth/sessions.cpp): $2 the current session's token hash.
+inline constexpr Statement kListSessions{
+    "list_sessions",
+    "SELECT public_id::text, " AUTHD_SQL_RFC3339("created_at") ", " AUTHD_SQL_RFC3339(
+        "expires_at") ", " AUTHD_SQL_RFC3339("last_seen_at") ", user_agent, ip, aal, "
+                                                             "token_hash = decode($2, 'hex') "
+                                                             "FROM sessions WHERE user_id = $1 "
+                                                             "AND expires_at > now() "
+                                                             "ORDER BY created_at DESC, "
+                                                             "public_id LIMIT 1000"};
+// $2 a public id (checked to be a UUID before it is sent).
+inline constexpr Statement kRevokeSession{
+    "revoke_session",
+    "DELETE FROM sessions WHERE user_id = $1 AND public_id = $2::uuid "
+    "RETURNING " AUTHD_SQL_NOTIFY("'s:' || encode(token_hash, 'hex')")};
+// When sessions were last seen (auth/last_seen.cpp): $1 a JSON array of {"h": token hash hex,
+// "at": seconds since the epoch}; a later time never goes back.
+inline constexpr Statement kSessionsSeen{
+    "sessions_seen",
+    "UPDATE sessions s SET last_seen_at = to_timestamp(r.at) "
+    "FROM jsonb_to_recordset($1::jsonb) AS r(h text, at bigint) "
+    "WHERE s.token_hash = decode(r.h, 'hex') AND s.last_seen_at < to_timestamp(r.at)"};
+// The audit trail (audit/): $1 a JSON array of events, written by one statement whether it holds
+// one event (inside the transaction of the change it records) or a batch.
+inline constexpr Statement kAuditInsert{"audit_insert",
+                                        AUTHD_SQL_AUDIT_INSERT("$1") " ORDER BY r.at_us"};
+// Newest first, keyset-paged by id; $1 user id, $2 type, $3 before this id: each NULL for any.
+// Run unprepared, planned for the filters given.
+inline constexpr Statement kAuditQuery{
+    "audit_query",
+    "SELECT id, " AUTHD_SQL_RFC3339(
+        "at") ", type, user_id, actor, ip, user_agent, request_id, detail::text "
+              "FROM audit_events WHERE ($1::bigint IS NULL OR user_id = $1) AND ($2::text IS "
+              "NULL OR type = $2) AND ($3::bigint IS NULL OR id < $3) ORDER BY id DESC LIMIT $4"};
+// Retention: at most $2 events older than $1 seconds, per statement.
+inline constexpr Statement kPurgeAudit{
+    "purge_audit",
+    "DELETE FROM audit_events WHERE id IN (SELECT id FROM audit_events WHERE at < now() - "
+    "make_interval(secs => $1) ORDER BY at LIMIT $2)"};
 
 }  // namespace authd::db::sql
 

@@ -27,6 +27,12 @@ class FrontDoor;
 namespace authd::backup {
 class BackupService;
 }  // namespace authd::backup
+namespace authd::audit {
+class Trail;
+}  // namespace authd::audit
+namespace authd::admin {
+class Users;
+}  // namespace authd::admin
 
 namespace authd::server {
 
@@ -45,6 +51,8 @@ struct App {
   mail::Outbox* outbox;  // null without AUTHD_SMTP_URL
   Metrics& metrics;
   const Logger& log;
+  ::authd::audit::Trail& audit;
+  ::authd::admin::Users& admin_users;
   Router router;
   std::atomic<bool> draining{false};
   std::atomic<bool> backup_running{false};  // a second request meanwhile gets 409

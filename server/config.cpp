@@ -258,6 +258,12 @@ const std::vector<Setting>& setting_table() {
          if (d) c.backup_timeout = *d;
          return d.has_value();
        }},
+      {{"AUTHD_AUDIT_RETENTION", "90d", "how long audit events are kept"},
+       [](Config& c, const std::string& v) {
+         const auto d = parse_duration(v);
+         if (d) c.audit_retention = *d;
+         return d.has_value() && d->count() > 0;
+       }},
       {{"AUTHD_COOKIE_DOMAIN", "unset",
         "Domain of the session cookie (example.com), shared by its subdomains"},
        [](Config& c, const std::string& v) {

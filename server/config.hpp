@@ -55,6 +55,7 @@ struct Config {
   CookieSecure cookie_secure = CookieSecure::automatic;
   std::size_t backup_keep = 30;
   std::chrono::seconds backup_timeout{600};
+  std::chrono::seconds audit_retention{90 * 24 * 3600};
   // The front door (frontdoor/, server/routes/authz.cpp).
   std::optional<std::string> cookie_domain;  // "example.com": the cookie's Domain attribute
   std::optional<std::string> access_rules;   // path of the rules file

@@ -135,13 +135,16 @@ int backup_command(const Config& config, const std::vector<std::string>& args) {
   if (args[0] == "create" && args.size() == 1) {
     authd::backup::BackupService service(config.database_url, config.backup_dir,
                                          {config.backup_keep, config.backup_timeout, {}});
-    const auto info = service.create(lease.connection(), authd::backup::terminal_progress("dump"));
+    const auto info = service.create(
+        lease.connection(), authd::backup::terminal_progress("dump"),
+        authd::audit::Event{authd::audit::Type::backup_created, std::nullopt, "cli", {}, {}});
     std::printf("%s\n", authd::backup::to_json(info).c_str());
     return 0;
   }
   if (args[0] == "restore" && args.size() == 2) {
-    const auto result = authd::backup::restore(lease.connection(), args[1],
-                                               authd::backup::terminal_progress("restore"));
+    const auto result = authd::backup::restore(
+        lease.connection(), args[1], authd::backup::terminal_progress("restore"),
+        authd::audit::Event{authd::audit::Type::backup_restored, std::nullopt, "cli", {}, {}});
     std::printf("{\"restored_rows\":%lld,\"seconds\":%.3f}\n", static_cast<long long>(result.rows),
                 result.seconds);
     return 0;

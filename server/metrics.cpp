@@ -147,6 +147,18 @@ std::string Metrics::render(const Gauges& g) const {
         static_cast<double>(g.mail_sent));
   gauge(out, "authd_mail_failed_total", "Mails this instance gave up on after a day.", "counter",
         static_cast<double>(g.mail_failed));
+  out += "# HELP authd_audit_events_total Audit events recorded by this instance, by type.\n";
+  out += "# TYPE authd_audit_events_total counter\n";
+  for (std::size_t i = 0; i < audit::kTypes; ++i) {
+    const std::string name(audit::type_name(static_cast<audit::Type>(i)));
+    append(out, "authd_audit_events_total{type=\"%s\"} %llu\n", name.c_str(),
+           static_cast<unsigned long long>(g.audit_events[i]));
+  }
+  gauge(out, "authd_audit_waiting", "Audit events waiting for the batched writer.", "gauge",
+        static_cast<double>(g.audit_waiting));
+  gauge(out, "authd_audit_dropped_total",
+        "Audit events dropped because too many waited (PostgreSQL away for long).", "counter",
+        static_cast<double>(g.audit_dropped));
   return out;
 }
 

@@ -1,5 +1,7 @@
 #pragma once
 
+#include "audit/audit.hpp"
+
 #include <array>
 #include <atomic>
 #include <chrono>
@@ -34,6 +36,9 @@ struct Gauges {
   std::size_t session_cache_entries = 0;
   std::array<std::uint64_t, 4> authz_verdicts{};  // frontdoor::kVerdictNames
   std::uint64_t mail_waiting = 0, mail_sent = 0, mail_failed = 0;
+  std::array<std::uint64_t, audit::kTypes> audit_events{};
+  std::uint64_t audit_dropped = 0;
+  std::size_t audit_waiting = 0;
 };
 
 // Request counters and latency histograms per route, lock-free on the request path.

@@ -18,6 +18,8 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include "admin/users.hpp"
+#include "audit/audit.hpp"
 #include "auth/accounts.hpp"
 #include "auth/hash_pool.hpp"
 #include "backup/backups.hpp"
@@ -106,12 +108,28 @@ net::awaitable<void> purge_loop(App& app) {
   while (!app.draining) {
     try {
       co_await app.accounts.purge_expired();
+      co_await app.audit.purge(app.config.audit_retention, app.draining);
     } catch (const std::exception&) {
       // The database may be down; the next round tries again.
     }
     timer.expires_after(60s);
     auto [ec] = co_await timer.async_wait(net::as_tuple(net::use_awaitable));
     if (ec) co_return;
+  }
+}
+
+// Sessions' last-seen marks, written every 30 seconds (to the minute is all they promise).
+net::awaitable<void> last_seen_loop(App& app) {
+  net::steady_timer timer(co_await net::this_coro::executor);
+  while (!app.draining) {
+    timer.expires_after(30s);
+    auto [ec] = co_await timer.async_wait(net::as_tuple(net::use_awaitable));
+    if (ec) co_return;
+    try {
+      co_await app.accounts.last_seen().flush(app.worker_db);
+    } catch (const std::exception&) {
+      // Kept for the next round.
+    }
   }
 }
 
@@ -163,6 +181,7 @@ int serve(const Config& config) {
         config.public_url.value_or(config.portal_url.value_or("http://localhost:8080")),
         config.require_verified_email, [&outbox] { outbox->wake(); }};
   }
+  audit::Trail trail(db);
   db::AsyncDb requests_db({config.database_url, per_loop, 2000ms, db_timeout, 500ms, db_timeout});
   db::DbExecutor backup_db(backup_pool, 1, 1);
   // The lowest priority: a flood of logins must not slow session checks on the event loop.
@@ -183,7 +202,9 @@ int serve(const Config& config) {
        config.session_cache_ttl,
        make_keyring(config),
        config.totp_issuer,
-       mail_options});
+       mail_options,
+       &trail});
+  admin::Users admin_users(db, accounts.session_cache(), trail);
   backup::BackupService backups(config.database_url, config.backup_dir,
                                 {config.backup_keep, config.backup_timeout, {}});
   std::unique_ptr<frontdoor::FrontDoor> front_door;
@@ -198,13 +219,10 @@ int serve(const Config& config) {
   // Downloads read backup files here, off the event loops.
   net::thread_pool file_readers(1);
   net::post(file_readers, [] { (void)::pthread_setname_np(::pthread_self(), "authd-files"); });
-  App app{config,       pool,
-          db,           requests_db,
-          hashes,       accounts,
-          backups,      backup_db,
-          file_readers, *front_door,
-          outbox.get(), metrics,
-          log,          make_router(config.legacy_routes)};
+  App app{config,       pool,        db,           requests_db,
+          hashes,       accounts,    backups,      backup_db,
+          file_readers, *front_door, outbox.get(), metrics,
+          log,          trail,       admin_users,  make_router(config.legacy_routes)};
 
   // One io_context per I/O thread: a connection lives on one of them, so its work never moves
   // between threads and no strand or shared scheduler lock is needed.
@@ -277,6 +295,10 @@ int serve(const Config& config) {
   });
   auto purge = purge_loop(app);
   net::co_spawn(io, std::move(purge), [](std::exception_ptr) {});
+  auto seen = last_seen_loop(app);
+  net::co_spawn(io, std::move(seen), [](std::exception_ptr) {});
+  auto audit_writer = trail.run(app.draining);
+  net::co_spawn(io, std::move(audit_writer), [](std::exception_ptr) {});
 
   std::vector<std::thread> threads;
   for (std::size_t i = 1; i < contexts.size(); ++i) {
@@ -293,6 +315,14 @@ int serve(const Config& config) {
   file_readers.join();
   requests_db.stop();
   hashes.stop();
+  // What the event loops left unwritten: the last audit events and last-seen marks.
+  try {
+    auto lease = pool.acquire();
+    trail.flush_blocking(lease.connection());
+    accounts.last_seen().flush_blocking(lease.connection());
+  } catch (const std::exception& e) {
+    log.event("warn", std::string("audit events not written at exit: ") + e.what());
+  }
   db.stop();
   backup_db.stop();
   signal_io.stop();

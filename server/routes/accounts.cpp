@@ -7,14 +7,19 @@ namespace authd::server::accounts {
 namespace {
 
 net::awaitable<Response> signup_with(Call& call, auth::SignupRequest signup_request) {
+  const audit::Origin origin = origin_of(call);
   const auth::User user = take(co_await call.app.accounts.signup(std::move(signup_request)));
+  call.app.audit.record({audit::Type::signup, user.id, "self", origin, {}});
   co_return json_of(201, {{"user", user_json(user)}});
 }
 
 net::awaitable<Response> login_with(Call& call, std::string identifier, bool by_email,
                                     std::string password) {
-  auth::Credentials credentials{std::move(identifier), by_email, std::move(password),
-                                client_address(call.app, call.request), call.request.client_gone};
+  audit::Origin origin = origin_of(call);
+  auth::Credentials credentials{std::move(identifier),       by_email,
+                                std::move(password),         std::move(origin.ip),
+                                call.request.client_gone,    std::move(origin.user_agent),
+                                std::move(origin.request_id)};
   const auth::LoginResult result = take(co_await call.app.accounts.login(std::move(credentials)));
   co_return login_answer(call.app, call.request, result);
 }
@@ -28,7 +33,10 @@ Response with_cleared_cookie(const Call& call, Response response) {
 net::awaitable<bool> end_session(Call& call) {
   const auto token = session_token(call.request);
   if (!token) co_return false;
-  co_return co_await call.app.accounts.logout(*token);
+  const audit::Origin origin = origin_of(call);
+  const auto ended = co_await call.app.accounts.logout(*token);
+  if (ended) call.app.audit.record({audit::Type::logout, *ended, "self", origin, {}});
+  co_return ended.has_value();
 }
 
 Refused unauthorized() {
@@ -76,11 +84,13 @@ net::awaitable<Response> change_password(Call& call) {
   std::string next = string_field(body, "new_password");
   take(co_await call.app.accounts.change_password(call.session->session, std::move(current),
                                                   std::move(next), call.request.client_gone));
+  record(call, audit::Type::password_changed, call.session->session.user.id);
   co_return no_content();
 }
 
 net::awaitable<Response> logout_all(Call& call) {
   co_await call.app.accounts.logout_all(call.session->session.user.id);
+  record(call, audit::Type::logout_all, call.session->session.user.id);
   co_return with_cleared_cookie(call, no_content());
 }
 

@@ -38,7 +38,10 @@ net::awaitable<Response> create(Call& call) {
     App& app;
     ~Clear() { app.backup_running = false; }
   } clear{app};
-  auto write = [&app](pqxx::connection& c) { return app.backups.create(c); };
+  audit::Event event = event_of(call, audit::Type::backup_created, std::nullopt);
+  auto write = [&app, event = std::move(event)](pqxx::connection& c) {
+    return app.backups.create(c, {}, event);
+  };
   std::optional<backup::BackupInfo> info;
   try {
     info = co_await app.backup_db.run(std::move(write));
@@ -46,6 +49,7 @@ net::awaitable<Response> create(Call& call) {
     // Another instance holds the backup lock.
   }
   if (!info) throw busy();
+  app.audit.written(audit::Type::backup_created);
   co_return json_response(201, backup::to_json(*info));
 }
 

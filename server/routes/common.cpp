@@ -7,8 +7,11 @@
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
+#include <boost/url/parse_query.hpp>
 
+#include "auth/validation.hpp"
 #include "server/cidr.hpp"
+#include "server/routes/route.hpp"
 
 namespace authd::server {
 
@@ -170,6 +173,49 @@ std::string session_cookie(const App& app, const Request& request, std::string_v
   if (secure) cookie += "; Secure";
   if (app.config.cookie_domain) cookie += "; Domain=" + *app.config.cookie_domain;
   return cookie;
+}
+
+}  // namespace authd::server
+
+namespace authd::server {
+
+std::optional<std::string> query_param(const Request& request, std::string_view name) {
+  const auto params = boost::urls::parse_query(request.query);
+  if (!params) throw invalid("invalid_query", "The query string cannot be decoded.");
+  for (const auto& param : *params) {
+    if (param.key.decode() != name) continue;
+    std::string value = param.has_value ? param.value.decode() : std::string();
+    if (!auth::is_printable_utf8(value)) {
+      throw invalid("invalid_query", "Query parameters must be printable UTF-8.");
+    }
+    return value;
+  }
+  return std::nullopt;
+}
+
+audit::Origin origin_of(const Call& call) {
+  std::string agent(call.request.header("user-agent").value_or(""));
+  if (!auth::is_printable_utf8(agent)) {
+    throw Refused{{auth::ErrorKind::invalid, "invalid_user_agent",
+                   "The User-Agent header must be printable UTF-8."}};
+  }
+  return {client_address(call.app, call.request), std::move(agent), call.request.request_id};
+}
+
+std::string actor_of(const Call& call) {
+  if (!call.as_admin) return "self";
+  if (!call.session) return "admin_token";
+  return "admin:" + std::to_string(call.session->session.user.id);
+}
+
+audit::Event event_of(const Call& call, audit::Type type, std::optional<std::int64_t> user,
+                      boost::json::object detail) {
+  return audit::Event{type, user, actor_of(call), origin_of(call), std::move(detail)};
+}
+
+void record(const Call& call, audit::Type type, std::optional<std::int64_t> user,
+            boost::json::object detail) {
+  call.app.audit.record(event_of(call, type, user, std::move(detail)));
 }
 
 }  // namespace authd::server

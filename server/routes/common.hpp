@@ -48,6 +48,10 @@ Response json_of(int status, const boost::json::object& body);
 Response login_answer(const App& app, const Request& request, const auth::LoginResult& result);
 Response no_content();
 
+// A query parameter's decoded value; nullopt when absent. 400 invalid_query when the query
+// string cannot be decoded or the value is not printable UTF-8.
+std::optional<std::string> query_param(const Request& request, std::string_view name);
+
 inline constexpr std::string_view kCookieName = "authd_session";
 
 // The session token: "Authorization: Bearer" first, else the cookie (a view into the request).

@@ -98,6 +98,7 @@ Refused unauthorized() {
 net::awaitable<void> admit(Call& call, Needs needs, bool fresh) {
   if (needs == Needs::nothing) co_return;
   if (needs == Needs::admin) {
+    call.as_admin = true;
     if (const auto bearer = bearer_token(call.request);
         bearer && is_admin_token(call.app, *bearer)) {
       co_return;

@@ -15,7 +15,8 @@ Response accepted(std::string_view status) {
 
 net::awaitable<Response> verify(Call& call) {
   const auto body = json_body(call.request);
-  take(co_await call.app.accounts.verify_email(string_field(body, "token")));
+  audit::Event event = event_of(call, audit::Type::email_verified, std::nullopt);
+  take(co_await call.app.accounts.verify_email(string_field(body, "token"), std::move(event)));
   co_return no_content();
 }
 
@@ -26,15 +27,17 @@ net::awaitable<Response> resend(Call& call) {
 
 net::awaitable<Response> recovery(Call& call) {
   const auto body = json_body(call.request);
-  take(co_await call.app.accounts.request_recovery(string_field(body, "email"),
-                                                   client_address(call.app, call.request)));
+  audit::Event event = event_of(call, audit::Type::recovery_requested, std::nullopt);
+  take(co_await call.app.accounts.request_recovery(
+      string_field(body, "email"), client_address(call.app, call.request), std::move(event)));
   co_return accepted("sent_if_registered");
 }
 
 net::awaitable<Response> recovery_complete(Call& call) {
   const auto body = json_body(call.request);
-  take(co_await call.app.accounts.complete_recovery(string_field(body, "token"),
-                                                    string_field(body, "new_password")));
+  audit::Event event = event_of(call, audit::Type::recovery_completed, std::nullopt);
+  take(co_await call.app.accounts.complete_recovery(
+      string_field(body, "token"), string_field(body, "new_password"), std::move(event)));
   co_return no_content();
 }
 

@@ -1,3 +1,4 @@
+#include "audit/audit.hpp"
 #include <chrono>
 
 #include <pqxx/nontransaction>
@@ -75,6 +76,9 @@ Gauges collect_gauges(App& app) {
   for (std::size_t i = 0; i < g.authz_verdicts.size(); ++i) {
     g.authz_verdicts[i] = app.front_door.verdicts(static_cast<frontdoor::Verdict>(i));
   }
+  g.audit_events = app.audit.counts().snapshot();
+  g.audit_dropped = app.audit.dropped();
+  g.audit_waiting = app.audit.waiting();
   if (app.outbox) {
     const auto mail = app.outbox->stats();
     g.mail_waiting = mail.waiting;

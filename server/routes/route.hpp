@@ -8,6 +8,7 @@
 
 #include <boost/asio/awaitable.hpp>
 
+#include "audit/audit.hpp"
 #include "auth/accounts.hpp"
 #include "server/app.hpp"
 #include "server/http.hpp"
@@ -32,6 +33,7 @@ struct Call {
   std::vector<std::string> params;  // the pattern's '{}' segments, percent-decoded
   // Set for Needs::session, and for Needs::admin by session.
   std::shared_ptr<const auth::CachedSession> session;
+  bool as_admin = false;  // the route needs an admin (and admit has found one)
 };
 
 using Handler = net::awaitable<Response> (*)(Call&);
@@ -50,6 +52,17 @@ struct Route {
 
 // Every route, in matching order.
 const std::vector<Route>& route_table();
+
+// The audit trail's view of a request: where it came from (400 invalid_user_agent for a
+// User-Agent that is not printable UTF-8: nothing is stored altered) and who acted: "self" on a
+// user's own routes, "admin:<id>" for an admin's session, "admin_token" for the token.
+audit::Origin origin_of(const Call& call);
+std::string actor_of(const Call& call);
+audit::Event event_of(const Call& call, audit::Type type, std::optional<std::int64_t> user,
+                      boost::json::object detail = {});
+// Queues the event on the trail (written in a batch, off the request path).
+void record(const Call& call, audit::Type type, std::optional<std::int64_t> user,
+            boost::json::object detail = {});
 
 // Handlers, by area (server/routes/<area>.cpp).
 namespace ops {
@@ -97,5 +110,17 @@ net::awaitable<Response> list(Call& call);
 net::awaitable<Response> latest(Call& call);
 net::awaitable<Response> by_id(Call& call);
 }  // namespace backups
+namespace sessions {
+net::awaitable<Response> list(Call& call);
+net::awaitable<Response> revoke(Call& call);
+}  // namespace sessions
+namespace admin {
+net::awaitable<Response> search_users(Call& call);
+net::awaitable<Response> get_user(Call& call);
+net::awaitable<Response> update_user(Call& call);
+net::awaitable<Response> delete_user(Call& call);
+net::awaitable<Response> logout_user(Call& call);
+net::awaitable<Response> audit(Call& call);
+}  // namespace admin
 
 }  // namespace authd::server

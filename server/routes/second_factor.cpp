@@ -37,6 +37,7 @@ net::awaitable<Response> confirm(Call& call) {
   const auto body = json_body(call.request);
   const auto codes = take(
       co_await call.app.accounts.totp_confirm(call.session->session, string_field(body, "code")));
+  record(call, audit::Type::totp_enabled, call.session->session.user.id);
   co_return json_of(200, {{"recovery_codes", codes_json(codes)}});
 }
 
@@ -45,6 +46,7 @@ net::awaitable<Response> disable(Call& call) {
   take(co_await call.app.accounts.totp_disable(
       call.session->session, string_field(body, "password"), string_field(body, "code"),
       call.request.client_gone));
+  record(call, audit::Type::totp_disabled, call.session->session.user.id);
   co_return no_content();
 }
 
@@ -58,9 +60,13 @@ net::awaitable<Response> recovery_codes(Call& call) {
 
 net::awaitable<Response> login(Call& call) {
   const auto body = json_body(call.request);
-  auth::MfaAttempt attempt{string_field(body, "mfa_token"), optional_string_field(body, "code"),
+  audit::Origin origin = origin_of(call);
+  auth::MfaAttempt attempt{string_field(body, "mfa_token"),
+                           optional_string_field(body, "code"),
                            optional_string_field(body, "recovery_code"),
-                           client_address(call.app, call.request)};
+                           std::move(origin.ip),
+                           std::move(origin.user_agent),
+                           std::move(origin.request_id)};
   const auth::LoginResult result = take(co_await call.app.accounts.login_mfa(std::move(attempt)));
   co_return login_answer(call.app, call.request, result);
 }
@@ -72,7 +78,8 @@ net::awaitable<Response> admin_remove(Call& call) {
   if (error != std::errc() || end != text.data() + text.size() || id <= 0) {
     throw Refused{{auth::ErrorKind::not_found, "not_found", "There is no such user."}};
   }
-  take(co_await call.app.accounts.remove_totp(id));
+  audit::Event event = event_of(call, audit::Type::admin_totp_removed, id);
+  take(co_await call.app.accounts.remove_totp(id, std::move(event)));
   co_return no_content();
 }
 

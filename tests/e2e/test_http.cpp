@@ -248,7 +248,7 @@ TEST_CASE("migrate applies the schema and is idempotent", "[e2e][config]") {
   const auto url = fresh_database_url(false);
   const auto first = run(AUTHD_BINARY, {"migrate"}, base_env(url));
   CHECK(first.code == 0);
-  CHECK_THAT(first.output, Catch::Contains("\"applied\":6"));
+  CHECK_THAT(first.output, Catch::Contains("\"applied\":7"));
   const auto second = run(AUTHD_BINARY, {"migrate"}, base_env(url));
   CHECK(second.code == 0);
   CHECK_THAT(second.output, Catch::Contains("\"applied\":0"));

@@ -358,10 +358,10 @@ TEST_CASE("sessions: authenticate, logout, change password, logout everywhere", 
   CHECK_FALSE(w.authenticate("not a token"));
   CHECK_FALSE(w.authenticate(auth::new_session_token()));
 
-  CHECK(w.await(w.accounts.logout(three.token)));
+  CHECK(w.await(w.accounts.logout(three.token)).has_value());
   CHECK_FALSE(w.authenticate(three.token));
-  CHECK_FALSE(w.await(w.accounts.logout(three.token)));
-  CHECK_FALSE(w.await(w.accounts.logout("garbage")));
+  CHECK_FALSE(w.await(w.accounts.logout(three.token)).has_value());
+  CHECK_FALSE(w.await(w.accounts.logout("garbage")).has_value());
 
   const auto wrong =
       w.await(w.accounts.change_password(*session, "wrong password", "new password"));
@@ -575,7 +575,7 @@ TEST_CASE("a new session commits without waiting for the WAL flush unless sessio
   auto commit_mode = [&](bool durable, char fill) {
     pqxx::work tx(c);
     tx.exec_params(std::string(db::sql::kInsertSession.text), std::string(64, fill), user.id,
-                   std::int64_t{60}, durable, "aal1");
+                   std::int64_t{60}, durable, "aal1", "", "", "[]");
     std::string mode = tx.exec("SHOW synchronous_commit")[0][0].as<std::string>();
     tx.commit();
     return mode;
