@@ -108,7 +108,11 @@ int import_command(const Config& config, const std::vector<std::string>& args) {
     }
   }
   if (file.empty()) return usage_error("user import needs a FILE");
-  authd::db::ConnectionPool pool({config.database_url, 1});
+  // An operator's command that may load millions of rows in one transaction: no statement
+  // deadline (the connection's keepalives still notice a vanished server).
+  authd::db::PoolOptions options{config.database_url, 1};
+  options.statement_timeout = std::chrono::milliseconds(0);
+  authd::db::ConnectionPool pool(options);
   auto lease = pool.acquire();
   const auto result = authd::backup::import_users(lease.connection(), file, format,
                                                   authd::backup::terminal_progress("import"));
