@@ -141,7 +141,7 @@ TEST_CASE("werkzeug parameters are read as werkzeug reads them", "[auth][import]
   CHECK(std::get<BcryptHash>(parsed(kVectors[10].hash).params).cost == 4);
 }
 
-TEST_CASE("imported hashes at their bounds parse; past them they are refused", "[auth][import]") {
+TEST_CASE("imported hashes at their bounds parse, past them they are refused", "[auth][import]") {
   const std::string key32(64, 'a');
   const std::string key64(128, 'a');
   CHECK(refusal("pbkdf2:sha256:10000000$salt$" + key32).empty());
