@@ -1,5 +1,6 @@
 #include <catch2/catch.hpp>
 
+#include <chrono>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -416,4 +417,31 @@ TEST_CASE("user import refuses bad arguments and unreadable files", "[e2e][impor
   CHECK_THAT(header.output, Catch::Contains("line 1: the header must name username, email"));
   const auto help = run(AUTHD_BINARY, {"user", "--help"});
   CHECK_THAT(help.output, Catch::Contains("user import FILE"));
+}
+
+TEST_CASE("a wrong password on a cheap imported hash answers no sooner than an unknown user",
+          "[e2e][import]") {
+  const auto hashes = foreign_hashes({{"werkzeug:pbkdf2:sha256:1000", "a password"},
+                                      {"bcrypt:2b:4", "a password"},
+                                      {"argon2:id:1:8:1", "a password"}});
+  const TempDir dir("authd-test-import-");
+  write_file(dir.file("users.csv"), "username,email,password_hash\nwzk,wz@ex.com," + hashes[0] +
+                                        "\nbcr,bc@ex.com," + hashes[1] + "\narg,ar@ex.com,\"" +
+                                        hashes[2] + "\"\n");
+  const auto target = fresh_database_url();
+  REQUIRE(import_file(target, dir.file("users.csv")).code == 0);
+  AuthdServer server(
+      target, {{"AUTHD_PBKDF2_ITERATIONS", "300000"}, {"AUTHD_LOGIN_LIMIT_ACCOUNT", "1000/15m"}});
+  const auto time_of = [&](const std::string& email) {
+    const auto started = std::chrono::steady_clock::now();
+    for (int i = 0; i < 3; ++i) {
+      CHECK(login(server.port(), "email", email, "wrong horse").status == 401);
+    }
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  };
+  const double unknown = time_of("nobody@ex.com");
+  for (const std::string email : {"wz@ex.com", "bc@ex.com", "ar@ex.com"}) {
+    INFO(email);
+    CHECK(time_of(email) > unknown * 0.6);
+  }
 }
