@@ -177,29 +177,22 @@ TEST_CASE("imported hashes at their bounds parse, past them they are refused", "
 TEST_CASE("malformed imported hashes are refused without repeating them", "[auth][import]") {
   const std::string key32(64, 'a');
   const std::vector<std::string> malformed = {
-      "",
-      "md5$salt$abc",
+      "", "md5$salt$abc",
       "sha256$salt$" + key32,  // werkzeug's salted HMAC: not a password hash
-      "plain$$secret",
-      "pbkdf2$salt$" + key32,
-      "pbkdf2:md5:1000$salt$" + std::string(32, 'a'),
+      "plain$$secret", "pbkdf2$salt$" + key32, "pbkdf2:md5:1000$salt$" + std::string(32, 'a'),
       "pbkdf2:sha256:1000:5$salt$" + key32,
       "pbkdf2:sha256:$salt$" + key32,  // werkzeug: int('' or 0), which hashlib refuses
-      "pbkdf2:sha256:0$salt$" + key32,
-      "pbkdf2:sha256:-5$salt$" + key32,
+      "pbkdf2:sha256:0$salt$" + key32, "pbkdf2:sha256:-5$salt$" + key32,
       "pbkdf2:sha256:1e3$salt$" + key32,
       "pbkdf2:sha256:1000$$" + key32,  // no salt
       "pbkdf2:sha256:1000$salt$" + std::string(62, 'a'),
       "pbkdf2:sha256:1000$salt$" + std::string(64, 'A'),  // werkzeug compares lower-case text
       "pbkdf2:sha256:1000$salt$" + std::string(63, 'a') + "g",
       "pbkdf2:sha256:1000$salt$" + key32 + "$",
-      "pbkdf2:sha256:1000$" + std::string(257, 's') + "$" + key32,
-      "pbkdf2:sha256:1000$salt",
+      "pbkdf2:sha256:1000$" + std::string(257, 's') + "$" + key32, "pbkdf2:sha256:1000$salt",
       "scrypt:1000:8:1$salt$" + std::string(128, 'a'),  // N not a power of 2
-      "scrypt:1:8:1$salt$" + std::string(128, 'a'),
-      "scrypt:16384:8$salt$" + std::string(128, 'a'),
-      "scrypt:16384:0:1$salt$" + std::string(128, 'a'),
-      "scrypt:16384:8:1$salt$" + key32,
+      "scrypt:1:8:1$salt$" + std::string(128, 'a'), "scrypt:16384:8$salt$" + std::string(128, 'a'),
+      "scrypt:16384:0:1$salt$" + std::string(128, 'a'), "scrypt:16384:8:1$salt$" + key32,
       "pbkdf2_sha256$1000$salt$r7D3MJNv9d92uxJe5RWAsOYbCmlIWkq7qbCiR092rl0",  // unpadded
       "pbkdf2_sha256$1000$salt$B9bjaGy/kjhwJt7upVjra6fYndE=",                 // a SHA-1 length
       "pbkdf2_sha256$1000$$r7D3MJNv9d92uxJe5RWAsOYbCmlIWkq7qbCiR092rl0=",
@@ -232,8 +225,7 @@ TEST_CASE("malformed imported hashes are refused without repeating them", "[auth
       "$argon2id$v=19$m=1024,t=2,p=2,keyid=abc$c2FsdHNhbHRzYWx0MTZieQ$q8F0X2843XgHHBJHM",
       "$argon2x$v=19$m=1024,t=2,p=2$c2FsdHNhbHRzYWx0MTZieQ$q8F0X2843XgHHBJHM+"
       "xjee0WFaiJEBtcRij4bL1xsv8",
-      "pbkdf2:sha256:1000$sa\nlt$" + key32,
-      std::string("pbkdf2:sha256:1000$sa\0lt$", 25) + key32,
+      "pbkdf2:sha256:1000$sa\nlt$" + key32, std::string("pbkdf2:sha256:1000$sa\0lt$", 25) + key32,
       "pbkdf2:sha256:1000$salt$" + std::string(600, 'a'),
       "$pbkdf2-sha256$i=1000$AAECAwQFBgcICQoLDA0ODw$AAECAwQFBgcICQoLDA0ODw",  // authd's own
   };
