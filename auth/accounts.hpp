@@ -16,6 +16,7 @@
 #include "audit/audit.hpp"
 #include "auth/error.hpp"
 #include "auth/hash_pool.hpp"
+#include "auth/imported_hash.hpp"
 #include "auth/last_seen.hpp"
 #include "auth/limits.hpp"
 #include "auth/password.hpp"
@@ -237,10 +238,14 @@ class Accounts {
   // Checks password against stored (nullopt: unknown user, checked against the dummy). Costs at
   // least the configured iterations, whatever stored costs, so a cheap stored hash answers a
   // wrong password no faster than an unknown user. A password with a control character never
-  // matches. Throws Overloaded, ClientGone.
+  // matches. A matching imported hash is upgraded. Throws Overloaded, ClientGone.
   net::awaitable<PasswordCheck> verify_attempt(std::string password,
-                                               const std::optional<PasswordHash>& stored,
+                                               const std::optional<StoredHash>& stored,
                                                std::function<bool()> client_gone);
+  // verify_attempt for a hash of another system, verified on the hash pool.
+  net::awaitable<PasswordCheck> verify_imported_attempt(std::string password,
+                                                        const ImportedHash& stored,
+                                                        std::function<bool()> client_gone);
   // Limiter::settle for an attempt that got no verdict: best effort, a failure is ignored (the
   // window then keeps the attempt, which errs on the safe side).
   net::awaitable<void> give_back(const Tally& tally);

@@ -70,8 +70,8 @@ net::awaitable<Result<LoginResult>> Accounts::login(Credentials credentials) {
     co_return detail::too_many_attempts(tally.retry_after());
   }
 
-  std::optional<PasswordHash> stored;
-  if (lookup.user) stored = parse_phc(lookup.password_hash);
+  std::optional<StoredHash> stored;
+  if (lookup.user) stored = parse_stored_hash(lookup.password_hash);
   PasswordCheck check;
   std::exception_ptr failure;
   try {

@@ -39,8 +39,8 @@ net::awaitable<Result<std::monostate>> Accounts::prove_password(std::int64_t use
   std::exception_ptr failure;
   try {
     const std::optional<std::string> stored_text = co_await db_.run(std::move(current_hash));
-    std::optional<PasswordHash> stored;
-    if (stored_text) stored = parse_phc(*stored_text);
+    std::optional<StoredHash> stored;
+    if (stored_text) stored = parse_stored_hash(*stored_text);
     check = co_await verify_attempt(std::move(password), stored, std::move(client_gone));
   } catch (...) {
     failure = std::current_exception();

@@ -191,6 +191,33 @@ inline constexpr Statement kMoveUserIds{
     "SELECT setval(pg_get_serial_sequence('users', 'id'), (SELECT coalesce(max(id), 0) + 1 "
     "FROM users), false)"};
 
+// Import (backup/import.cpp): rows from another system are checked in a temporary table, with
+// the file's line of each, before they touch users; a time zone-less created_at is UTC.
+inline constexpr Statement kImportTimeZone{"import_time_zone",
+                                           "SELECT set_config('TimeZone', 'UTC', true)"};
+inline constexpr Statement kCreateImportTable{
+    "create_import_table",
+    "CREATE TEMP TABLE import_users (line bigint, username text, email text, password_hash text, "
+    "role text, created_at text, email_verified boolean) ON COMMIT DROP"};
+// The first line before $1 whose username or email (case-insensitively) an earlier line or an
+// existing user has: its line, the first line with its username and with its email, and whether
+// an existing user has either.
+inline constexpr Statement kFirstImportClash{
+    "first_import_clash",
+    "WITH r AS (SELECT line, lower(username) AS u, lower(email) AS e, "
+    "min(line) OVER (PARTITION BY lower(username)) AS first_u, "
+    "min(line) OVER (PARTITION BY lower(email)) AS first_e FROM import_users WHERE line < $1) "
+    "SELECT r.line, r.first_u, r.first_e, xu.id IS NOT NULL, xe.id IS NOT NULL FROM r "
+    "LEFT JOIN users xu ON lower(xu.username) = r.u LEFT JOIN users xe ON lower(xe.email) = r.e "
+    "WHERE r.first_u < r.line OR r.first_e < r.line OR xu.id IS NOT NULL OR xe.id IS NOT NULL "
+    "ORDER BY r.line LIMIT 1"};
+inline constexpr Statement kInsertImported{
+    "insert_imported",
+    "INSERT INTO users (username, email, password_hash, role, created_at, email_verified) "
+    "SELECT username, email, password_hash, role, "
+    "coalesce(nullif(created_at, '')::timestamptz, now()), email_verified "
+    "FROM import_users ORDER BY line"};
+
 // The backup itself: PostgreSQL writes the CSV. The six columns of the original service, then the
 // second factor as stored (the secret sealed, the unused recovery codes' hashes, space-separated),
 // empty for a user without one.

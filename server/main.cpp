@@ -10,6 +10,7 @@
 
 #include "auth/accounts.hpp"
 #include "backup/backups.hpp"
+#include "backup/import.hpp"
 #include "backup/progress.hpp"
 #include "backup/restore.hpp"
 #include "db/migrations.hpp"
@@ -38,7 +39,11 @@ void print_help(std::string_view command) {
   if (command == "user") {
     std::printf(
         "usage: authd user create --username U --email E [--admin]   (password read from stdin)\n"
-        "       authd user grant-admin EMAIL\n");
+        "       authd user grant-admin EMAIL\n"
+        "       authd user import FILE [--format csv|jsonl]   load users from another system;\n"
+        "           any bad row: nothing is loaded. CSV header: username, email, password_hash\n"
+        "           or password, optionally role, created_at, email_verified (others ignored).\n"
+        "           Hashes: authd's, werkzeug pbkdf2/scrypt, Django pbkdf2, bcrypt, Argon2\n");
   } else if (command == "backup") {
     std::printf(
         "usage: authd backup create          write a backup CSV, print its metadata as JSON\n"
@@ -55,6 +60,7 @@ void print_help(std::string_view command) {
         "  migrate                                 apply pending schema migrations and exit\n"
         "  user create --username U --email E [--admin]   create a user (password from stdin)\n"
         "  user grant-admin EMAIL                  make an existing user an admin\n"
+        "  user import FILE [--format csv|jsonl]   load users from another system, all or nothing\n"
         "  backup create                           write a backup CSV, print its metadata\n"
         "  backup restore FILE                     load a backup CSV into the database\n"
         "  --help, COMMAND --help, --version       usage\n");
@@ -85,8 +91,39 @@ std::string read_password_from_stdin() {
   return line;
 }
 
+int import_command(const Config& config, const std::vector<std::string>& args) {
+  std::string file;
+  auto format = authd::backup::ImportFormat::csv;
+  for (std::size_t i = 1; i < args.size(); ++i) {
+    if (args[i] == "--format" && i + 1 < args.size()) {
+      const std::string& name = args[++i];
+      if (name != "csv" && name != "jsonl")
+        return usage_error("user import: --format is csv or jsonl");
+      format =
+          name == "csv" ? authd::backup::ImportFormat::csv : authd::backup::ImportFormat::jsonl;
+    } else if (file.empty() && !args[i].starts_with("--")) {
+      file = args[i];
+    } else {
+      return usage_error("user import: unexpected argument " + args[i]);
+    }
+  }
+  if (file.empty()) return usage_error("user import needs a FILE");
+  // An operator's command that may load millions of rows in one transaction: no statement
+  // deadline (the connection's keepalives still notice a vanished server).
+  authd::db::PoolOptions options{config.database_url, 1};
+  options.statement_timeout = std::chrono::milliseconds(0);
+  authd::db::ConnectionPool pool(options);
+  auto lease = pool.acquire();
+  const auto result = authd::backup::import_users(lease.connection(), file, format,
+                                                  authd::backup::terminal_progress("import"));
+  std::printf("{\"imported_rows\":%lld,\"seconds\":%.3f}\n", static_cast<long long>(result.rows),
+              result.seconds);
+  return 0;
+}
+
 int user_command(const Config& config, const std::vector<std::string>& args) {
-  if (args.empty()) return usage_error("user needs create or grant-admin");
+  if (args.empty()) return usage_error("user needs create, grant-admin or import");
+  if (args[0] == "import") return import_command(config, args);
   authd::db::ConnectionPool pool({config.database_url, 1});
   if (args[0] == "create") {
     std::string username, email;
