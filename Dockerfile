@@ -5,14 +5,11 @@ RUN apt-get update \
       cmake ninja-build g++ pkg-config \
       libboost1.81-all-dev libboost-json1.81-dev libboost-url1.81-dev \
       libpqxx-dev libpq-dev libssl-dev \
+      libqrencode-dev libcurl4-openssl-dev libcrypt-dev libargon2-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
-COPY CMakeLists.txt ./
-COPY server server
-COPY db db
-COPY auth auth
-COPY backup backup
-COPY tests tests
+# The sources (.dockerignore keeps build trees, data and backups out).
+COPY . .
 RUN cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DAUTHD_TESTS=OFF \
  && cmake --build build \
  && strip build/authd
@@ -22,6 +19,7 @@ FROM debian:bookworm-slim
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
       libpqxx-6.4 libpq5 libssl3 libboost-json1.81.0 libboost-url1.81.0 \
+      libqrencode4 libcurl4 libcrypt1 libargon2-1 libboost-container1.81.0 \
       ca-certificates curl \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --home-dir /var/lib/authd --shell /usr/sbin/nologin authd \

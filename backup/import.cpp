@@ -267,7 +267,7 @@ bool import_timestamp_valid(std::string_view text) {
 }
 
 ImportResult import_users(pqxx::connection& c, const std::string& path, ImportFormat format,
-                          const ProgressFn& progress) {
+                          const ProgressFn& progress, std::optional<audit::Event> event) {
   const auto started = std::chrono::steady_clock::now();
   const auto elapsed = [&] {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
@@ -332,6 +332,10 @@ ImportResult import_users(pqxx::connection& c, const std::string& path, ImportFo
     throw ImportError(path +
                       ": a user with one of these usernames or emails was created meanwhile "
                       "(nothing imported; try again)");
+  }
+  if (event) {
+    event->detail = {{"rows", rows}, {"format", format == ImportFormat::jsonl ? "jsonl" : "csv"}};
+    audit::insert(tx, {*event});
   }
   tx.commit();
   if (progress) progress({rows, bytes, elapsed(), true});

@@ -1,5 +1,9 @@
 #pragma once
 
+#include <optional>
+
+#include "audit/audit.hpp"
+
 #include <cstdint>
 #include <stdexcept>
 #include <string>
@@ -35,8 +39,10 @@ struct ImportResult {
 // email_verified are read when present, other columns ignored (the original service's dump,
 // id,username,email,password,created_at, imports as it is). JSON lines: one object per line with
 // the same fields; line 1 is the file's first line.
+// With an event, the audit trail records the import (its row count) in its transaction.
 ImportResult import_users(pqxx::connection& c, const std::string& path, ImportFormat format,
-                          const ProgressFn& progress = {});
+                          const ProgressFn& progress = {},
+                          std::optional<audit::Event> event = std::nullopt);
 
 // Whether PostgreSQL reads text as a timestamp the same way everywhere: YYYY-MM-DD, optionally
 // followed by 'T' or ' ', HH:MM[:SS[.fraction]] and Z or an offset (+HH, +HHMM, +HH:MM).

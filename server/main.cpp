@@ -114,8 +114,9 @@ int import_command(const Config& config, const std::vector<std::string>& args) {
   options.statement_timeout = std::chrono::milliseconds(0);
   authd::db::ConnectionPool pool(options);
   auto lease = pool.acquire();
-  const auto result = authd::backup::import_users(lease.connection(), file, format,
-                                                  authd::backup::terminal_progress("import"));
+  const auto result = authd::backup::import_users(
+      lease.connection(), file, format, authd::backup::terminal_progress("import"),
+      authd::audit::Event{authd::audit::Type::users_imported, std::nullopt, "cli", {}, {}});
   std::printf("{\"imported_rows\":%lld,\"seconds\":%.3f}\n", static_cast<long long>(result.rows),
               result.seconds);
   return 0;

@@ -153,6 +153,18 @@ TEST_CASE("the original service's dump imports as it is and its users log in", "
   CHECK(summary.at("imported_rows") == 3);
   CHECK(summary.at("seconds").is_double());
   CHECK(stored_hash(target, "alice") == hashes[0]);
+  {
+    // The import is in the audit trail, written with it; its hashes are not.
+    pqxx::connection c(target);
+    pqxx::nontransaction tx(c);
+    const auto audit = tx.exec(
+        "SELECT actor, detail->>'rows', detail::text FROM audit_events WHERE type = "
+        "'users_imported'");
+    REQUIRE(audit.size() == 1);
+    CHECK(audit[0][0].as<std::string>() == "cli");
+    CHECK(audit[0][1].as<std::string>() == "3");
+    CHECK(audit[0][2].as<std::string>().find("pbkdf2") == std::string::npos);
+  }
 
   AuthdServer server(target);
   std::set<std::int64_t> ids;
