@@ -27,10 +27,11 @@ std::optional<ConnSettings> conn_settings(const std::string& conninfo) {
   for (const PQconninfoOption* option = parsed; option->keyword != nullptr; ++option) {
     if (option->val != nullptr) settings.emplace_back(option->keyword, option->val);
   }
-  for (const auto& [key, value] : default_conn_settings()) {
-    const bool set = std::any_of(settings.begin(), settings.end(),
-                                 [&key](const auto& entry) { return entry.first == key; });
-    if (!set) settings.emplace_back(key, value);
+  for (const auto& setting : default_conn_settings()) {
+    const bool set = std::any_of(settings.begin(), settings.end(), [&setting](const auto& entry) {
+      return entry.first == setting.first;
+    });
+    if (!set) settings.push_back(setting);
   }
   return settings;
 }
