@@ -11,6 +11,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <ctime>
 #include <filesystem>
 #include <memory>
@@ -66,7 +67,8 @@ void write_all(int fd, const std::string& data) {
     const ssize_t n = ::write(fd, data.data() + done, data.size() - done);
     if (n < 0) {
       if (errno == EINTR) continue;
-      throw std::runtime_error("backup: writing the file failed");
+      throw BackupStorageFailed(std::string("backup: writing the file failed") + ": " +
+                                std::strerror(errno));
     }
     done += static_cast<std::size_t>(n);
   }
@@ -74,10 +76,13 @@ void write_all(int fd, const std::string& data) {
 
 void fsync_path(const std::string& path, int flags) {
   const int fd = ::open(path.c_str(), flags);
-  if (fd < 0) throw std::runtime_error("backup: cannot open " + path + " to sync it");
+  if (fd < 0)
+    throw BackupStorageFailed("backup: cannot open the file to sync it: " +
+                              std::string(std::strerror(errno)));
   const int rc = ::fsync(fd);
   ::close(fd);
-  if (rc != 0) throw std::runtime_error("backup: fsync failed");
+  if (rc != 0)
+    throw BackupStorageFailed(std::string("backup: fsync failed") + ": " + std::strerror(errno));
 }
 
 using Clock = std::chrono::steady_clock;
@@ -90,7 +95,8 @@ void ensure_directory(const std::string& dir) {
     std::filesystem::create_directories(path.parent_path());
   }
   if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
-    throw std::runtime_error("backup: cannot create the backup directory");
+    throw BackupStorageFailed(std::string("backup: cannot create the backup directory") + ": " +
+                              std::strerror(errno));
   }
 }
 
@@ -99,11 +105,14 @@ void ensure_directory(const std::string& dir) {
 int create_private_file(const std::string& path) {
   const int fd =
       ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, S_IRUSR | S_IWUSR);
-  if (fd < 0) throw std::runtime_error("backup: cannot create a file in the backup directory");
+  if (fd < 0)
+    throw BackupStorageFailed(std::string("backup: cannot create a file in the backup directory") +
+                              ": " + std::strerror(errno));
   if (::fchmod(fd, S_IRUSR | S_IWUSR) != 0) {
     ::close(fd);
     ::unlink(path.c_str());
-    throw std::runtime_error("backup: cannot set the file's mode");
+    throw BackupStorageFailed(std::string("backup: cannot set the file's mode") + ": " +
+                              std::strerror(errno));
   }
   return fd;
 }
@@ -118,7 +127,8 @@ void publish(const std::string& from, const std::string& to) {
       return;
     }
   }
-  throw std::runtime_error("backup: cannot move the file into place");
+  throw BackupStorageFailed(std::string("backup: cannot move the file into place") + ": " +
+                            std::strerror(errno));
 }
 
 // A name this service wrote: nothing that reaches outside the directory or names a temporary.
@@ -383,7 +393,8 @@ BackupInfo BackupService::write_file(const ProgressFn& progress, Clock::time_poi
     throw db::DatabaseUnavailable("backup: COPY did not complete");
   }
   flush();
-  if (::fsync(fd) != 0) throw std::runtime_error("backup: fsync failed");
+  if (::fsync(fd) != 0)
+    throw BackupStorageFailed(std::string("backup: fsync failed") + ": " + std::strerror(errno));
   close_fd.reset();
 
   const db::Sha256Digest sum = digest.finish();

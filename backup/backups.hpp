@@ -52,6 +52,13 @@ class BackupTimedOut : public db::DatabaseUnavailable {
   using db::DatabaseUnavailable::DatabaseUnavailable;
 };
 
+// The backup directory refused the file (full, read-only, gone): infrastructure, not a bug. The
+// partial file is removed; the message names the step and errno's text, never a path's contents.
+class BackupStorageFailed : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
 struct BackupOptions {
   // Backups kept: after a successful one the oldest beyond this go, file then row (0: all kept).
   std::size_t keep = 30;

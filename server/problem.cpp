@@ -8,6 +8,7 @@
 #include <pqxx/except>
 
 #include "auth/hash_pool.hpp"
+#include "backup/backups.hpp"
 #include "db/errors.hpp"
 #include "server/wire.hpp"
 
@@ -84,6 +85,11 @@ Response problem_from_exception(std::exception_ptr error) {
                    1);
   } catch (const db::PoolExhausted&) {
     return problem(503, "overloaded", "Every database connection is busy; try again shortly.", 1);
+  } catch (const backup::BackupStorageFailed&) {
+    return problem(503, "backup_storage_failed",
+                   "The backup could not be written to its directory (full or not writable); "
+                   "nothing was kept.",
+                   30);
   } catch (const db::DatabaseUnavailable&) {
     return problem(503, "database_unavailable", "The database cannot be reached right now.", 2);
   } catch (const pqxx::broken_connection&) {
