@@ -37,7 +37,20 @@ def foreign_rd(p):
     p.at(p.url + "/account")
     assert p.text_in("#who-username", "ann") == "ann"
     assert "evil.example" not in p.driver.current_url
+    p.shot("foreign-rd-account")
     p.assert_clean_console()
+    # The console check sees what it is there for: a foreign image, refused by the CSP.
+    p.driver.execute_script(
+        "document.body.insertAdjacentHTML('beforeend', '<img src=\"https://evil.example/x.png\">')")
+    wait_for(lambda: p.collect_console() or any("Content Security Policy" in e["message"]
+                                                 for e in p.console), 10, "the CSP violation")
+    try:
+        p.assert_clean_console()
+    except AssertionError:
+        pass
+    else:
+        raise AssertionError("a CSP violation went unnoticed")
+    p.console = []
 
 
 def sign_up(p):
@@ -144,6 +157,63 @@ def second_factor(p):
     p.find("#mfa button[type=submit]").click()
     p.at(p.url + "/account")
     assert p.text_in("#who-factor", "on") == "on"
+
+    # New recovery codes (proved by another old one), then removal (by a new one).
+    p.visible("#codes-password")
+    p.fill("#codes-password", PASSWORD)
+    p.fill("#codes-code", codes[1])
+    p.find("#codes-form button[type=submit]").click()
+    p.visible("#codes")
+    fresh = wait_for(lambda: [li.text for li in p.driver.find_elements("css selector", "#codes-list li")],
+                     10, "new codes")
+    assert len(fresh) == 10 and not set(fresh) & set(codes), fresh
+    p.fill("#totp-disable-password", PASSWORD)
+    p.fill("#totp-disable-code", codes[2])
+    p.find("#totp-disable-form button[type=submit]").click()
+    assert p.error("#totp-disable-code-error")  # the old codes stopped working
+    p.fill("#totp-disable-code", fresh[0])
+    p.find("#totp-disable-form button[type=submit]").click()
+    assert p.text_in("#who-factor", "off") == "off"
+    p.visible("#totp-setup-password")
+    p.assert_clean_console()
+
+
+def account_changes(p):
+    """Changing the password and the email from /account, each refusal next to its field; the
+    new address confirmed by its mailed link."""
+    p.create_user("ann")
+    p.open("/login")
+    p.sign_in("ann", PASSWORD)
+    p.at(p.url + "/account")
+    p.visible("#password-current")
+    p.fill("#password-current", "not the password")
+    p.fill("#password-new", "a different passphrase")
+    p.find("#password-form button[type=submit]").click()
+    assert p.error("#password-current-error")
+    assert p.find("#password-new-error").text == ""
+    p.fill("#password-current", PASSWORD)
+    p.fill("#password-new", "short")
+    p.find("#password-form button[type=submit]").click()
+    assert p.error("#password-new-error")
+    p.fill("#password-current", PASSWORD)
+    p.fill("#password-new", "a different passphrase")
+    p.find("#password-form button[type=submit]").click()
+    assert "changed" in p.text_in("#password .status", "changed")
+
+    p.fill("#email-new", "ann.new@example.com")
+    p.fill("#email-password", "not the password")
+    p.find("#email-form button[type=submit]").click()
+    assert p.error("#email-password-error")
+    p.fill("#email-new", "ann.new@example.com")
+    p.fill("#email-password", "a different passphrase")
+    p.find("#email-form button[type=submit]").click()
+    assert "ann.new@example.com" in p.text_in("#email .status", "We sent")
+    p.shot("account-changes", docs=True)
+    p.open(p.mail_link("ann.new@example.com", "verify"))
+    p.visible("#verify button").click()
+    assert "confirmed" in p.text_in("#done", "confirmed")
+    p.open("/account")
+    assert p.text_in("#who-email", "ann.new@example.com") == "ann.new@example.com"
     p.assert_clean_console()
 
 
@@ -203,7 +273,7 @@ def sessions(p):
 
 
 SCENARIOS = {f.__name__: f for f in (front_door, foreign_rd, sign_up, wrong_password, second_factor,
-                                      recovery, sessions)}
+                                      account_changes, recovery, sessions)}
 
 
 def main():

@@ -1,5 +1,6 @@
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <regex>
 #include <string>
 
@@ -13,6 +14,9 @@ using namespace authd::test;
 namespace {
 
 void check_secure(const HttpResponse& answer) {
+  // One Cache-Control: a second (the API's no-store) would win over the page's own.
+  CHECK(std::count_if(answer.headers.begin(), answer.headers.end(),
+                      [](const auto& header) { return header.first == "cache-control"; }) == 1);
   CHECK(answer.header("content-security-policy") == "default-src 'self'; frame-ancestors 'none'");
   CHECK(answer.header("x-content-type-options") == "nosniff");
   CHECK(answer.header("referrer-policy") == "no-referrer");
