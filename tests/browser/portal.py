@@ -287,8 +287,11 @@ class Portal:
         self.fill("#login-password", password)
         self.find("#login button[type=submit]").click()
 
-    def shot(self, name, docs=False):
-        """Saves a screenshot among the artefacts; PORTAL_DOCS_DIR set also copies the README's."""
+    def shot(self, name, docs=False, show=None):
+        """Saves a screenshot among the artefacts (with the element `show` scrolled to the top);
+        PORTAL_DOCS_DIR set also copies the README's there."""
+        if show:
+            self.driver.execute_script("arguments[0].scrollIntoView()", self.find(show))
         self.shots += 1
         path = os.path.join(self.artefacts, "%02d-%s.png" % (self.shots, name))
         self.driver.save_screenshot(path)

@@ -123,7 +123,7 @@ def second_factor(p):
     assert re.fullmatch(r"[A-Z2-7]{32}", secret), secret
     assert p.driver.execute_script(
         "const i = document.getElementById('totp-qr'); return i.complete && i.naturalWidth > 0")
-    p.shot("second-factor-enrol", docs=True)
+    p.shot("second-factor-enrol", docs=True, show="#factor")
     p.fill("#totp-confirm-code", "000000" if totp(secret) != "000000" else "111111")
     p.find("#totp-confirm-form button[type=submit]").click()
     assert p.error("#totp-confirm-code-error")
@@ -133,7 +133,7 @@ def second_factor(p):
     codes = [li.text for li in p.driver.find_elements("css selector", "#codes-list li")]
     assert len(codes) == 10 and all(re.fullmatch(r"[a-z0-9]{5}-[a-z0-9]{5}", c) for c in codes), codes
     assert p.find("#who-factor").text == "on"
-    p.shot("second-factor-codes", docs=True)
+    p.shot("second-factor-codes", docs=True, show="#factor")
 
     p.find("#signout").click()
     p.at(p.url + "/login")
@@ -208,7 +208,7 @@ def account_changes(p):
     p.fill("#email-password", "a different passphrase")
     p.find("#email-form button[type=submit]").click()
     assert "ann.new@example.com" in p.text_in("#email .status", "We sent")
-    p.shot("account-changes", docs=True)
+    p.shot("account-changes", docs=True, show="#password")
     p.open(p.mail_link("ann.new@example.com", "verify"))
     p.visible("#verify button").click()
     assert "confirmed" in p.text_in("#done", "confirmed")
@@ -258,7 +258,7 @@ def sessions(p):
     items = p.driver.find_elements("css selector", "#sessions-list li")
     assert len(items) == 2, [i.text for i in items]
     assert "Other Device/1.0" in p.find("#sessions-list").text
-    p.shot("sessions", docs=True)
+    p.shot("sessions", docs=True, show="#sessions")
     p.find("#sessions-list button").click()
     wait_for(lambda: len(p.driver.find_elements("css selector", "#sessions-list li")) == 1, 10,
              "one session left")
