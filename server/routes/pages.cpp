@@ -89,13 +89,13 @@ Response serve(const Request& request, const portal::Asset& asset) {
   return response;
 }
 
-Response not_found() {
+[[noreturn]] void not_found() {
   throw Refused{auth::Error{auth::ErrorKind::not_found, "not_found", "There is no such page."}};
 }
 
 Response page(const Call& call, std::string_view name) {
   const portal::Asset* asset = portal::find_asset(name);
-  if (asset == nullptr) return not_found();
+  if (asset == nullptr) not_found();
   return serve(call.request, *asset);
 }
 
@@ -116,7 +116,7 @@ net::awaitable<Response> login(Call& call) {
              "your authenticator app."
            : "Sign in to continue.";
   const portal::Asset* asset = portal::find_asset("login");
-  if (asset == nullptr) co_return not_found();
+  if (asset == nullptr) not_found();
   std::string body(asset->body);
   body = replace_all(std::move(body), "@NEXT@", html_escape(next));
   body = replace_all(std::move(body), "@NOTE@", html_escape(note));
@@ -147,7 +147,7 @@ net::awaitable<Response> verify(Call& call) {
 // /portal/<name>: the stylesheet, script and icon, by their hashed names only.
 net::awaitable<Response> asset(Call& call) {
   const portal::Asset* found = portal::find_asset(call.params.at(0));
-  if (found == nullptr || !found->immutable) co_return not_found();
+  if (found == nullptr || !found->immutable) not_found();
   co_return serve(call.request, *found);
 }
 
