@@ -124,8 +124,9 @@ class Portal:
     """One scenario's world: authd on a fresh database with mail and second factors, nginx with
     auth_request in front of an application, and a browser."""
 
-    def __init__(self, scenario):
+    def __init__(self, scenario, rules=None):
         self.scenario = scenario
+        self.rules = rules
         self.binary = os.environ["AUTHD_BINARY"]
         self.artefacts = os.path.join(os.environ["PORTAL_ARTEFACTS"], scenario)
         shutil.rmtree(self.artefacts, ignore_errors=True)
@@ -176,6 +177,11 @@ class Portal:
             "AUTHD_PUBLIC_URL": self.url,
             "AUTHD_SMTP_URL": "smtp://127.0.0.1:%d" % self.smtp_port,
         })
+        if self.rules:
+            path = os.path.join(self.tmp, "rules.json")
+            with open(path, "w") as f:
+                json.dump(self.rules, f)
+            env["AUTHD_ACCESS_RULES"] = path
         self.authd = Child("authd", [self.binary, "serve"], env=env, log_dir=self.artefacts)
         self.children.append(self.authd)
 

@@ -28,6 +28,33 @@ def front_door(p):
     p.assert_clean_console()
 
 
+TWO_FACTOR_RULES = {"default_policy": "one_factor",
+                    "rules": [{"domain": ["localhost"], "path_prefix": ["/reports"], "policy": "two_factor"}]}
+
+
+def two_factor_front_door(p):
+    """A path that needs a second factor: the portal asks for the code and goes back."""
+    p.create_user("ann")
+    status, login = p.api("POST", "/api/v1/login", {"username": "ann", "password": PASSWORD})
+    assert status == 200
+    status, setup = p.api("POST", "/api/v1/totp/setup", {"password": PASSWORD}, token=login["token"])
+    assert status == 200, setup
+    status, _ = p.api("POST", "/api/v1/totp/confirm", {"code": totp(setup["secret"])}, token=login["token"])
+    assert status == 200
+    p.open(p.app_url + "reports/q3")
+    p.at(p.url + "/login?rd=")
+    assert "aal=aal2" in p.driver.current_url
+    assert "second factor" in p.visible(".note").text
+    p.sign_in("ann", PASSWORD)
+    p.visible("#mfa-code")
+    p.fill("#mfa-code", totp(setup["secret"], ahead=30))
+    p.find("#mfa button[type=submit]").click()
+    p.at(p.app_url + "reports/q3")
+    assert p.text_in("#hello", "hello ann") == "hello ann"
+    p.shot("two-factor-application")
+    p.assert_clean_console()
+
+
 def foreign_rd(p):
     """An rd to a foreign host is not followed: the portal's own account page instead."""
     p.create_user("ann")
@@ -272,7 +299,7 @@ def sessions(p):
     p.assert_clean_console()
 
 
-SCENARIOS = {f.__name__: f for f in (front_door, foreign_rd, sign_up, wrong_password, second_factor,
+SCENARIOS = {f.__name__: f for f in (front_door, two_factor_front_door, foreign_rd, sign_up, wrong_password, second_factor,
                                       account_changes, recovery, sessions)}
 
 
@@ -282,7 +309,7 @@ def main():
         return 2
     name = sys.argv[1]
     started = time.monotonic()
-    portal = Portal(name)
+    portal = Portal(name, rules=TWO_FACTOR_RULES if name == "two_factor_front_door" else None)
     try:
         SCENARIOS[name](portal)
     except BaseException:
