@@ -116,9 +116,13 @@ Response refuse_http(int status, std::string_view code, std::string_view detail)
   return problem(status, code, detail);
 }
 
-// Headers every routed answer gets: it may carry a user, a session, a token or a backup.
+// Headers every routed answer gets: it may carry a user, a session, a token or a backup. Only the
+// portal's pages and assets say otherwise, for themselves (they carry none of those).
 void finish(const App& app, const Request& request, Response& response) {
-  response.headers.emplace_back("Cache-Control", "no-store");
+  const bool cache_set =
+      std::any_of(response.headers.begin(), response.headers.end(),
+                  [](const auto& header) { return header.first == "Cache-Control"; });
+  if (!cache_set) response.headers.emplace_back("Cache-Control", "no-store");
   if (over_tls(app, request)) {
     response.headers.emplace_back("Strict-Transport-Security", "max-age=31536000");
   }

@@ -1,17 +1,16 @@
-#include <array>
 #include <string>
-
-#include <openssl/rand.h>
+#include <string_view>
 
 #include <boost/url/parse_query.hpp>
 
-#include "auth/base64.hpp"
 #include "frontdoor/front_door.hpp"
+#include "server/portal/assets.hpp"
 #include "server/routes/common.hpp"
 #include "server/routes/route.hpp"
 
-// Pages for people. For now the one the front door sends them to: sign in, then back to where
-// they were going (rd), if that is a place authd may send them.
+// Pages for people (the portal): plain HTML, one stylesheet and one script, embedded at build
+// time from server/portal/. Every page calls the JSON API from the browser; the sign-in page
+// alone is filled in here, with where to go once signed in (rd, if authd may send people there).
 namespace authd::server::pages {
 
 namespace {
@@ -53,61 +52,51 @@ std::string query_value(std::string_view query, std::string_view name) {
   return {};
 }
 
-std::string nonce() {
-  std::array<unsigned char, 16> bytes{};
-  if (RAND_bytes(bytes.data(), static_cast<int>(bytes.size())) != 1) {
-    throw std::runtime_error("RAND_bytes failed");
-  }
-  return auth::base64_encode(bytes);
-}
-
-constexpr std::string_view kPage = R"(<!doctype html>
-<html lang="en"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Sign in</title>
-<style nonce="@NONCE@">
-body{font-family:system-ui,sans-serif;max-width:22rem;margin:4rem auto;padding:0 1rem;color:#222}
-label{display:block;margin:.8rem 0 .2rem}input{width:100%;padding:.5rem;box-sizing:border-box}
-button{margin-top:1rem;padding:.5rem 1rem}#error{color:#b00020;min-height:1.2rem}
-</style></head>
-<body>
-<h1>Sign in</h1>
-<p id="note">@NOTE@</p>
-<form id="login" data-next="@NEXT@">
-<label for="identifier">Username or email</label>
-<input id="identifier" name="identifier" autocomplete="username" required maxlength="254" autofocus>
-<label for="password">Password</label>
-<input id="password" name="password" type="password" autocomplete="current-password" required>
-<button type="submit">Sign in</button>
-<p id="error" role="alert"></p>
-</form>
-<script nonce="@NONCE@">
-document.getElementById('login').addEventListener('submit', async (event) => {
-  event.preventDefault();
-  const form = event.target, error = document.getElementById('error');
-  const identifier = form.identifier.value.trim();
-  const body = identifier.includes('@') ? {email: identifier} : {username: identifier};
-  body.password = form.password.value;
-  error.textContent = '';
-  try {
-    const answer = await fetch('/api/v1/login', {method: 'POST', credentials: 'same-origin',
-      headers: {'Content-Type': 'application/json'}, body: JSON.stringify(body)});
-    if (answer.ok) { window.location.assign(form.dataset.next); return; }
-    const problem = await answer.json().catch(() => ({}));
-    error.textContent = problem.detail || 'Signing in did not work.';
-  } catch (e) {
-    error.textContent = 'authd cannot be reached.';
-  }
-});
-</script>
-</body></html>
-)";
-
 std::string replace_all(std::string text, std::string_view from, std::string_view to) {
   for (auto at = text.find(from); at != std::string::npos; at = text.find(from, at + to.size())) {
     text.replace(at, from.size(), to);
   }
   return text;
+}
+
+// Where a page goes once it is done: the account page.
+constexpr std::string_view kHome = "/account";
+
+// The headers of every portal answer: its own files only, never in a frame, no referrer (the
+// reset and verification pages carry their token in the URL).
+void secure(Response& response) {
+  response.headers.emplace_back("Content-Security-Policy",
+                                "default-src 'self'; frame-ancestors 'none'");
+  response.headers.emplace_back("X-Frame-Options", "DENY");
+  response.headers.emplace_back("X-Content-Type-Options", "nosniff");
+  response.headers.emplace_back("Referrer-Policy", "no-referrer");
+}
+
+// A page or asset as built, with its ETag: 304 when the browser has it already. Pages are
+// checked again on every use (no-cache); hashed assets are kept for good.
+Response serve(const Request& request, const portal::Asset& asset) {
+  Response response;
+  secure(response);
+  response.headers.emplace_back("ETag", std::string(asset.etag));
+  response.headers.emplace_back(
+      "Cache-Control", asset.immutable ? "public, max-age=31536000, immutable" : "no-cache");
+  if (request.header("if-none-match") == asset.etag) {
+    response.status = 304;
+    return response;
+  }
+  response.content_type = asset.content_type;
+  response.body = asset.body;
+  return response;
+}
+
+[[noreturn]] void not_found() {
+  throw Refused{auth::Error{auth::ErrorKind::not_found, "not_found", "There is no such page."}};
+}
+
+Response page(const Call& call, std::string_view name) {
+  const portal::Asset* asset = portal::find_asset(name);
+  if (asset == nullptr) not_found();
+  return serve(call.request, *asset);
 }
 
 }  // namespace
@@ -117,32 +106,49 @@ net::awaitable<Response> login(Call& call) {
   const std::string rd = query_value(call.request.query, "rd");
   const bool aal2 = query_value(call.request.query, "aal") == "aal2";
   // Where to go once signed in: rd when it is safe, else this portal's own start.
-  std::string next = "/api/v1/me";
+  std::string next(kHome);
   if (const auto* policy = door.redirect_policy();
       policy && frontdoor::safe_redirect(rd, *policy)) {
     next = rd;
   }
-  std::string note = aal2 ? "This page needs a second factor as well, which this authd does not "
-                            "offer yet; signing in with a password alone will not be enough."
-                          : "Sign in to continue.";
-  const std::string n = nonce();
-  std::string page(kPage);
-  page = replace_all(std::move(page), "@NONCE@", n);
-  page = replace_all(std::move(page), "@NEXT@", html_escape(next));
-  page = replace_all(std::move(page), "@NOTE@", html_escape(note));
+  const std::string_view note =
+      aal2 ? "This page needs a second factor: sign in with your password, then the code from "
+             "your authenticator app."
+           : "Sign in to continue.";
+  const portal::Asset* asset = portal::find_asset("login");
+  if (asset == nullptr) not_found();
+  std::string body(asset->body);
+  body = replace_all(std::move(body), "@NEXT@", html_escape(next));
+  body = replace_all(std::move(body), "@NOTE@", html_escape(note));
   Response response;
-  response.status = 200;
-  response.content_type = "text/html; charset=utf-8";
-  response.body = std::move(page);
-  response.headers.emplace_back("Content-Security-Policy",
-                                "default-src 'none'; script-src 'nonce-" + n +
-                                    "'; style-src 'nonce-" + n +
-                                    "'; connect-src 'self'; form-action 'self'; "
-                                    "frame-ancestors 'none'; base-uri 'none'");
-  response.headers.emplace_back("X-Frame-Options", "DENY");
-  response.headers.emplace_back("Referrer-Policy", "no-referrer");
-  response.headers.emplace_back("X-Content-Type-Options", "nosniff");
+  secure(response);
+  response.headers.emplace_back("Cache-Control", "no-store");
+  response.content_type = asset->content_type;
+  response.body = std::move(body);
   co_return response;
+}
+
+net::awaitable<Response> signup(Call& call) {
+  co_return page(call, "signup");
+}
+net::awaitable<Response> account(Call& call) {
+  co_return page(call, "account");
+}
+net::awaitable<Response> recovery(Call& call) {
+  co_return page(call, "recovery");
+}
+net::awaitable<Response> reset(Call& call) {
+  co_return page(call, "reset");
+}
+net::awaitable<Response> verify(Call& call) {
+  co_return page(call, "verify");
+}
+
+// /portal/<name>: the stylesheet, script and icon, by their hashed names only.
+net::awaitable<Response> asset(Call& call) {
+  const portal::Asset* found = portal::find_asset(call.params.at(0));
+  if (found == nullptr || !found->immutable) not_found();
+  co_return serve(call.request, *found);
 }
 
 }  // namespace authd::server::pages

@@ -103,6 +103,12 @@ net::awaitable<Response> admin_remove(Call& call);
 }  // namespace second_factor
 namespace pages {
 net::awaitable<Response> login(Call& call);
+net::awaitable<Response> signup(Call& call);
+net::awaitable<Response> account(Call& call);
+net::awaitable<Response> recovery(Call& call);
+net::awaitable<Response> reset(Call& call);
+net::awaitable<Response> verify(Call& call);
+net::awaitable<Response> asset(Call& call);
 }  // namespace pages
 namespace backups {
 net::awaitable<Response> create(Call& call);

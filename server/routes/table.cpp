@@ -141,6 +141,15 @@ const std::vector<Route>& route_table() {
        .handler = authz::forward_auth},
 
       {.method = "GET", .pattern = "/login", .name = "page_login", .handler = pages::login},
+      {.method = "GET", .pattern = "/signup", .name = "page_signup", .handler = pages::signup},
+      {.method = "GET", .pattern = "/account", .name = "page_account", .handler = pages::account},
+      {.method = "GET",
+       .pattern = "/recovery",
+       .name = "page_recovery",
+       .handler = pages::recovery},
+      {.method = "GET", .pattern = "/reset", .name = "page_reset", .handler = pages::reset},
+      {.method = "GET", .pattern = "/verify", .name = "page_verify", .handler = pages::verify},
+      {.method = "GET", .pattern = "/portal/{}", .name = "portal_asset", .handler = pages::asset},
 
       {.method = "POST",
        .pattern = "/api/v1/admin/backups",
