@@ -1,9 +1,11 @@
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <fstream>
 #include <set>
 #include <sstream>
+#include <vector>
 
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
@@ -444,16 +446,22 @@ TEST_CASE("a wrong password on a cheap imported hash answers no sooner than an u
   REQUIRE(import_file(target, dir.file("users.csv")).code == 0);
   AuthdServer server(
       target, {{"AUTHD_PBKDF2_ITERATIONS", "300000"}, {"AUTHD_LOGIN_LIMIT_ACCOUNT", "1000/15m"}});
+  // The fastest of several tries of each, interleaved: load on the machine only ever adds time,
+  // so the minima compare the work each answer cost.
   const auto time_of = [&](const std::string& email) {
     const auto started = std::chrono::steady_clock::now();
-    for (int i = 0; i < 3; ++i) {
-      CHECK(login(server.port(), "email", email, "wrong horse").status == 401);
-    }
+    CHECK(login(server.port(), "email", email, "wrong horse").status == 401);
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   };
-  const double unknown = time_of("nobody@ex.com");
-  for (const std::string email : {"wz@ex.com", "bc@ex.com", "ar@ex.com"}) {
-    INFO(email);
-    CHECK(time_of(email) > unknown * 0.6);
+  const std::vector<std::string> emails = {"nobody@ex.com", "wz@ex.com", "bc@ex.com", "ar@ex.com"};
+  std::vector<double> fastest(emails.size(), 1e9);
+  for (int round = 0; round < 5; ++round) {
+    for (std::size_t i = 0; i < emails.size(); ++i) {
+      fastest[i] = std::min(fastest[i], time_of(emails[i]));
+    }
+  }
+  for (std::size_t i = 1; i < emails.size(); ++i) {
+    INFO(emails[i] << " " << fastest[i] << " s against an unknown user's " << fastest[0] << " s");
+    CHECK(fastest[i] > fastest[0] * 0.6);
   }
 }
