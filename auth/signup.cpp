@@ -5,6 +5,7 @@
 #include <openssl/crypto.h>
 #include <pqxx/nontransaction>
 #include <pqxx/result>
+#include <pqxx/transaction>
 
 #include "auth/account_rows.hpp"
 #include "auth/accounts.hpp"
@@ -149,8 +150,17 @@ Result<User> Accounts::create_user(db::ConnectionPool& pool, const SignupRequest
 
 bool Accounts::grant_admin(db::ConnectionPool& pool, std::string_view email) {
   auto update = [email](pqxx::connection& c) {
-    pqxx::nontransaction tx(c);
-    return !tx.exec_prepared(name(db::sql::kGrantAdmin), std::string(email)).empty();
+    pqxx::work tx(c);
+    const pqxx::result granted = tx.exec_prepared(name(db::sql::kGrantAdmin), std::string(email));
+    if (granted.empty()) return false;
+    // An admin action of the command line, recorded with it.
+    audit::insert(tx, {audit::Event{audit::Type::admin_user_updated,
+                                    granted[0][0].as<std::int64_t>(),
+                                    "cli",
+                                    {},
+                                    {{"role", "admin"}}}});
+    tx.commit();
+    return true;
   };
   return db::with_connection(
       pool, std::chrono::steady_clock::now() + pool.options().acquire_timeout, update);

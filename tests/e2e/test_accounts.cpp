@@ -5,6 +5,9 @@
 
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
+#include <pqxx/connection>
+#include <pqxx/nontransaction>
+#include <pqxx/result>
 
 #include "tests/support/http_client.hpp"
 #include "tests/support/pg.hpp"
@@ -373,4 +376,14 @@ TEST_CASE("the user commands create users and grant admin, password from stdin",
                           R"({"email":"ivy@ex.com","password":"stdin password"})");
   CHECK(login.status == 200);
   CHECK(json::parse(login.body).at("user").at("role") == "admin");
+  {
+    // The grant is an admin action of the command line, in the audit trail.
+    pqxx::connection c(url);
+    pqxx::nontransaction tx(c);
+    const auto events = tx.exec(
+        "SELECT actor, detail->>'role' FROM audit_events WHERE type = 'admin_user_updated'");
+    REQUIRE(events.size() == 1);
+    CHECK(events[0][0].as<std::string>() == "cli");
+    CHECK(events[0][1].as<std::string>() == "admin");
+  }
 }
