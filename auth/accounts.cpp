@@ -36,6 +36,20 @@ Accounts::Accounts(db::DbExecutor& db, db::AsyncDb& requests, HashPool& hashes,
       dummy_(*parse_phc(dummy_phc(std::max<std::uint32_t>(options.iterations, 1)))),
       sessions_(options.session_cache, options.session_cache_ttl) {}
 
+net::awaitable<std::optional<std::string>> Accounts::upgraded_hash(std::string password) {
+  try {
+    PasswordHash upgraded = salted_hash(options_.iterations);
+    upgraded.key =
+        co_await hashes_.derive(std::move(password), upgraded.salt, upgraded.iterations, kKeyBytes);
+    std::string phc = format_phc(upgraded);
+    OPENSSL_cleanse(upgraded.key.data(), upgraded.key.size());
+    co_return phc;
+  } catch (const std::exception&) {
+    // The upgrade is opportunistic: the next login tries again.
+  }
+  co_return std::nullopt;
+}
+
 net::awaitable<Accounts::PasswordCheck> Accounts::verify_attempt(
     std::string password, const std::optional<StoredHash>& stored,
     std::function<bool()> client_gone) {
@@ -61,15 +75,7 @@ net::awaitable<Accounts::PasswordCheck> Accounts::verify_attempt(
     co_return check;
   }
   if (check.matched) {
-    try {
-      PasswordHash upgraded = salted_hash(options_.iterations);
-      upgraded.key = co_await hashes_.derive(std::move(password), upgraded.salt,
-                                             upgraded.iterations, kKeyBytes);
-      check.upgraded = format_phc(upgraded);
-      OPENSSL_cleanse(upgraded.key.data(), upgraded.key.size());
-    } catch (const std::exception&) {
-      // The upgrade is opportunistic: the next login tries again.
-    }
+    check.upgraded = co_await upgraded_hash(std::move(password));
     co_return check;
   }
   // A wrong password on a cheap hash: the rest of the configured cost on the dummy, so it is
@@ -99,15 +105,7 @@ net::awaitable<Accounts::PasswordCheck> Accounts::verify_imported_attempt(
     check.matched = verified && may_match;
   }
   if (check.matched) {
-    try {
-      PasswordHash upgraded = salted_hash(options_.iterations);
-      upgraded.key = co_await hashes_.derive(std::move(password), upgraded.salt,
-                                             upgraded.iterations, kKeyBytes);
-      check.upgraded = format_phc(upgraded);
-      OPENSSL_cleanse(upgraded.key.data(), upgraded.key.size());
-    } catch (const std::exception&) {
-      // As for authd's own cheap hashes: the next login tries again.
-    }
+    check.upgraded = co_await upgraded_hash(std::move(password));
     co_return check;
   }
   // A wrong password: the configured cost on the dummy as well, so it is answered no sooner than

@@ -246,6 +246,9 @@ class Accounts {
   net::awaitable<PasswordCheck> verify_imported_attempt(std::string password,
                                                         const ImportedHash& stored,
                                                         std::function<bool()> client_gone);
+  // authd's own hash of a proven password at the configured cost; nullopt when it cannot be made
+  // now (queue full): the next login tries again.
+  net::awaitable<std::optional<std::string>> upgraded_hash(std::string password);
   // Limiter::settle for an attempt that got no verdict: best effort, a failure is ignored (the
   // window then keeps the attempt, which errs on the safe side).
   net::awaitable<void> give_back(const Tally& tally);
