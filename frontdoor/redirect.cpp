@@ -1,6 +1,7 @@
 #include "frontdoor/redirect.hpp"
 
 #include <algorithm>
+#include <optional>
 
 #include <boost/url/encode.hpp>
 #include <boost/url/parse.hpp>
@@ -14,6 +15,33 @@ namespace {
 bool host_on(std::string_view host, std::string_view domain) {
   return host == domain || (host.size() > domain.size() + 1 && host.ends_with(domain) &&
                             host[host.size() - domain.size() - 1] == '.');
+}
+
+bool loopback(const boost::urls::url_view& url, std::string_view lowered_host) {
+  switch (url.host_type()) {
+    case boost::urls::host_type::ipv4:
+      return url.host_ipv4_address().is_loopback();
+    case boost::urls::host_type::ipv6:
+      return url.host_ipv6_address().is_loopback();
+    case boost::urls::host_type::name:
+      return lowered_host == "localhost" || lowered_host.ends_with(".localhost");
+    default:
+      return false;
+  }
+}
+
+// The port a URL reaches: its own, or its scheme's (only http and https get this far); none for
+// port 0 or one past 65535. Read from the text: Boost.URL 1.81's port_number() wraps 99999 to
+// 34463.
+std::optional<unsigned> effective_port(const boost::urls::url_view& url, std::string_view scheme) {
+  const std::string_view text = url.port();
+  if (text.empty()) return scheme == "https" ? 443u : 80u;
+  if (text.size() > 5) return std::nullopt;
+  unsigned port = 0;
+  for (const char ch : text)
+    port = port * 10 + static_cast<unsigned>(ch - '0');  // only digits parse
+  if (port == 0 || port > 65535) return std::nullopt;
+  return port;
 }
 
 }  // namespace
@@ -32,11 +60,19 @@ bool safe_redirect(std::string_view url, const RedirectPolicy& policy) {
   const bool portal_http = ascii_lower(portal->scheme()) == "http";
   if (scheme != "https" && !(scheme == "http" && portal_http)) return false;
   if (!parsed->has_authority() || parsed->has_userinfo()) return false;
-  if (parsed->host_type() != boost::urls::host_type::name) return false;
+  const auto type = parsed->host_type();
+  const bool named = type == boost::urls::host_type::name;
+  if (!named && type != boost::urls::host_type::ipv4 && type != boost::urls::host_type::ipv6)
+    return false;
   const std::string host = ascii_lower(parsed->encoded_host());
   if (host.empty() || host.find('%') != std::string::npos) return false;
-  if (policy.cookie_domain) return host_on(host, *policy.cookie_domain);
-  return host == ascii_lower(portal->encoded_host());
+  if (policy.cookie_domain) return named && host_on(host, *policy.cookie_domain);
+  // Without a cookie domain: the portal's own host (a name or the very same address), on the
+  // portal's port, or on any port when that host is a loopback one (a developer's machine).
+  if (host != ascii_lower(portal->encoded_host())) return false;
+  const auto port = effective_port(*parsed, scheme);
+  if (!port) return false;
+  return loopback(*parsed, host) || port == effective_port(*portal, ascii_lower(portal->scheme()));
 }
 
 std::string percent_encode(std::string_view text) {

@@ -153,6 +153,23 @@ TEST_CASE("rd: only https on the cookie domain, and never an open redirect", "[f
   const RedirectPolicy plain{"http://auth.localhost:8080", std::nullopt};
   CHECK(safe_redirect("http://auth.localhost:9000/back", plain));
   CHECK_FALSE(safe_redirect("http://app.localhost/", plain));
+  // A loopback portal host may be an address: any port on that same address.
+  const RedirectPolicy by_address{"http://127.0.0.1:8080", std::nullopt};
+  CHECK(safe_redirect("http://127.0.0.1:9000/back", by_address));
+  CHECK(safe_redirect("http://127.0.0.1/", by_address));
+  CHECK_FALSE(safe_redirect("http://127.0.0.2:9000/", by_address));
+  CHECK_FALSE(safe_redirect("http://127.0.0.1:99999/", by_address));
+  CHECK_FALSE(safe_redirect("http://localhost:9000/", by_address));
+  const RedirectPolicy by_v6{"http://[::1]:8080", std::nullopt};
+  CHECK(safe_redirect("http://[::1]:9000/", by_v6));
+  // A portal that is not on a loopback host: only its own port.
+  const RedirectPolicy public_portal{"https://auth.example.com", std::nullopt};
+  CHECK(safe_redirect("https://auth.example.com/back", public_portal));
+  CHECK(safe_redirect("https://auth.example.com:443/back", public_portal));
+  CHECK_FALSE(safe_redirect("https://auth.example.com:8443/", public_portal));
+  const RedirectPolicy public_address{"https://192.0.2.7", std::nullopt};
+  CHECK(safe_redirect("https://192.0.2.7/x", public_address));
+  CHECK_FALSE(safe_redirect("https://192.0.2.7:8443/x", public_address));
 
   CHECK(login_location("https://auth.example.com", "https://app.example.com/a b?c=d&e", false) ==
         "https://auth.example.com/login?rd=https%3A%2F%2Fapp.example.com%2Fa%20b%3Fc%3Dd%26e");
