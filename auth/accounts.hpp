@@ -220,8 +220,9 @@ class Accounts {
   Limiter& limiter() { return limiter_; }
 
   // Blocking versions for the command line: they hash and query on the calling thread.
+  // Its signup event (actor "cli" or "bootstrap") is written in the insert's transaction.
   static Result<User> create_user(db::ConnectionPool& pool, const SignupRequest& request,
-                                  bool admin, std::uint32_t iterations);
+                                  bool admin, std::uint32_t iterations, std::string_view actor);
   // False when no user has that email (compared case-insensitively).
   static bool grant_admin(db::ConnectionPool& pool, std::string_view email);
 

@@ -44,9 +44,8 @@ std::optional<Error> check_signup(const SignupRequest& request) {
 
 // Inserts the user; when a unique index refuses it, tells which field clashed. (The command
 // line's version; a sign-up request's is Accounts::insert_user.)
-Result<User> insert_user_blocking(pqxx::connection& connection, const SignupRequest& request,
+Result<User> insert_user_blocking(pqxx::transaction_base& tx, const SignupRequest& request,
                                   const std::string& password_hash, std::string_view role) {
-  pqxx::nontransaction tx(connection);
   for (int attempt = 0; attempt < kInsertAttempts; ++attempt) {
     const pqxx::result inserted = tx.exec_prepared(name(db::sql::kInsertUser), request.username,
                                                    request.email, password_hash, std::string(role));
@@ -137,12 +136,23 @@ net::awaitable<Result<User>> Accounts::insert_user(const SignupRequest& request,
 }
 
 Result<User> Accounts::create_user(db::ConnectionPool& pool, const SignupRequest& request,
-                                   bool admin, std::uint32_t iterations) {
+                                   bool admin, std::uint32_t iterations, std::string_view actor) {
   if (auto error = check_signup(request)) return std::move(*error);
   const std::string password_hash = hash_password(request.password, iterations);
-  auto insert = [&](pqxx::connection& c) {
-    return insert_user_blocking(c, request, password_hash,
-                                admin ? detail::kAdminRole : detail::kUserRole);
+  auto insert = [&](pqxx::connection& c) -> Result<User> {
+    // The insert never fails inside the transaction (a clash returns no row), so one transaction
+    // holds it and its audit event.
+    pqxx::work tx(c);
+    const std::string_view role = admin ? detail::kAdminRole : detail::kUserRole;
+    auto created = insert_user_blocking(tx, request, password_hash, role);
+    const auto* user = std::get_if<User>(&created);
+    if (!user) return created;
+    audit::insert(
+        tx,
+        {audit::Event{
+            audit::Type::signup, user->id, std::string(actor), {}, {{"role", std::string(role)}}}});
+    tx.commit();
+    return created;
   };
   return db::with_connection(
       pool, std::chrono::steady_clock::now() + pool.options().acquire_timeout, insert);

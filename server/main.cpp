@@ -145,7 +145,7 @@ int user_command(const Config& config, const std::vector<std::string>& args) {
     if (isatty(STDIN_FILENO)) std::fprintf(stderr, "Password: ");
     const std::string password = read_password_from_stdin();
     auto outcome = authd::auth::Accounts::create_user(pool, {username, email, password}, admin,
-                                                      config.pbkdf2_iterations);
+                                                      config.pbkdf2_iterations, "cli");
     if (const auto* error = std::get_if<authd::auth::Error>(&outcome)) {
       std::fprintf(stderr, "authd: %s: %s\n", error->code.c_str(), error->detail.c_str());
       return 1;

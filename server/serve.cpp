@@ -80,8 +80,9 @@ void bootstrap_admin(const Config& config, db::ConnectionPool& pool, const Logge
     if (ok && username.size() < 32) username += c;
   }
   while (username.size() < 3) username += '_';
-  auto outcome = auth::Accounts::create_user(
-      pool, {username, email, *config.bootstrap_admin_password}, true, config.pbkdf2_iterations);
+  auto outcome =
+      auth::Accounts::create_user(pool, {username, email, *config.bootstrap_admin_password}, true,
+                                  config.pbkdf2_iterations, "bootstrap");
   if (std::holds_alternative<auth::User>(outcome)) {
     log.event("info", "bootstrap admin created");
   } else {

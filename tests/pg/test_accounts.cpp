@@ -313,7 +313,7 @@ TEST_CASE("after the address's limit, every account is refused from that address
 TEST_CASE("a hash cheaper than configured is upgraded at login", "[pg][accounts]") {
   World w(options({10, 900s}, {100, 900s}, 3600s, 2000));
   value_of(auth::Accounts::create_user(w.pool, {"ivan", "ivan@example.com", "correct horse"}, false,
-                                       1000));
+                                       1000, "cli"));
   CHECK(w.scalar("SELECT password_hash FROM users").starts_with("$pbkdf2-sha256$i=1000$"));
   value_of(w.login("ivan", false));
   const std::string upgraded = w.scalar("SELECT password_hash FROM users");
@@ -328,14 +328,19 @@ TEST_CASE("a hash cheaper than configured is upgraded at login", "[pg][accounts]
 TEST_CASE("the command-line helpers create users and grant admin", "[pg][accounts]") {
   World w;
   const auto admin = auth::Accounts::create_user(
-      w.pool, {"root", "root@example.com", "correct horse"}, true, kIterations);
+      w.pool, {"root", "root@example.com", "correct horse"}, true, kIterations, "cli");
   CHECK(value_of(admin).role == "admin");
-  const auto clash =
-      auth::Accounts::create_user(w.pool, {"ROOT", "x@example.com", "correct horse"}, false, 1000);
+  // The creation is in the audit trail, written with the user; a refused one writes nothing.
+  CHECK(w.scalar(
+            "SELECT actor || ' ' || (detail->>'role') FROM audit_events WHERE type = 'signup'") ==
+        "cli admin");
+  const auto clash = auth::Accounts::create_user(w.pool, {"ROOT", "x@example.com", "correct horse"},
+                                                 false, 1000, "cli");
   CHECK(error_of(clash).code == "username_taken");
   CHECK(error_of(auth::Accounts::create_user(w.pool, {"r", "x@example.com", "correct horse"}, false,
-                                             kIterations))
+                                             kIterations, "cli"))
             .code == "invalid_username");
+  CHECK(w.scalar("SELECT count(*) FROM audit_events WHERE type = 'signup'") == "1");
   value_of(w.signup("judy", "Judy@example.com"));
   CHECK(auth::Accounts::grant_admin(w.pool, "judy@EXAMPLE.com"));
   CHECK_FALSE(auth::Accounts::grant_admin(w.pool, "nobody@example.com"));
