@@ -1,6 +1,7 @@
 #include "frontdoor/redirect.hpp"
 
 #include <algorithm>
+#include <charconv>
 #include <optional>
 
 #include <boost/url/encode.hpp>
@@ -36,11 +37,10 @@ bool loopback(const boost::urls::url_view& url, std::string_view lowered_host) {
 std::optional<unsigned> effective_port(const boost::urls::url_view& url, std::string_view scheme) {
   const std::string_view text = url.port();
   if (text.empty()) return scheme == "https" ? 443u : 80u;
-  if (text.size() > 5) return std::nullopt;
   unsigned port = 0;
-  for (const char ch : text)
-    port = port * 10 + static_cast<unsigned>(ch - '0');  // only digits parse
-  if (port == 0 || port > 65535) return std::nullopt;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), port);
+  if (ec != std::errc{} || end != text.data() + text.size() || port == 0 || port > 65535)
+    return std::nullopt;
   return port;
 }
 

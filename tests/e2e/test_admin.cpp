@@ -190,8 +190,9 @@ TEST_CASE("paging over more users than a page gives each once while users are ad
     // Users arrive while the admin pages.
     pqxx::connection c(url);
     pqxx::nontransaction tx(c);
-    tx.exec("INSERT INTO users (username, email, password_hash) VALUES ('user_new" +
-            std::to_string(added) + "', 'new" + std::to_string(added) + "@example.com', 'x')");
+    tx.exec_params("INSERT INTO users (username, email, password_hash) VALUES ($1, $2, 'x')",
+                   "user_new" + std::to_string(added),
+                   "new" + std::to_string(added) + "@example.com");
     ++added;
     if (body.at("next").is_null()) break;
     after = std::string(body.at("next").as_string());
